@@ -1,0 +1,2 @@
+"""The package version, kept apart so setup.cfg can read it without importing anything."""
+__version__ = "0.1.0"
