@@ -1,0 +1,74 @@
+"""``Client.batch``: run many completions on a bounded thread pool, results in input order."""
+
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ._log import get_logger
+from .exceptions import ValidationError
+
+__all__ = ["parse_batch_item", "run_batch"]
+
+log = get_logger("client")
+
+
+def parse_batch_item(index: int, item: Any) -> Tuple[Optional[str], Any, Dict[str, Any]]:
+    """``(model, messages, options)`` from a prompt, a ``(model, messages)`` pair or a dict."""
+    if isinstance(item, str):
+        return None, item, {}
+    if isinstance(item, tuple) and len(item) == 2:
+        return item[0], item[1], {}
+    if isinstance(item, dict):
+        opts = dict(item)
+        if "messages" not in opts and "prompt" not in opts:
+            raise ValidationError(f"requests[{index}] needs 'messages' (or 'prompt')")
+        messages = opts.pop("messages", None)
+        if messages is None:
+            messages = opts.pop("prompt")
+        return opts.pop("model", None), messages, opts
+    raise ValidationError(f"requests[{index}] must be a prompt string, a (model, messages) pair or a dict")
+
+
+def run_batch(
+    client: Any,
+    requests: Sequence[Any],
+    max_concurrency: int,
+    on_progress: Optional[Callable[[int, int], None]],
+    return_exceptions: bool,
+) -> List[Any]:
+    """Run ``client.complete`` for each request with at most ``max_concurrency`` at once."""
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise ValidationError("max_concurrency must be a positive integer")
+    if isinstance(requests, (str, bytes)) or not hasattr(requests, "__len__"):
+        raise ValidationError("requests must be a list")
+    items = [parse_batch_item(i, r) for i, r in enumerate(requests)]
+    total = len(items)
+    results: List[Any] = [None] * total
+    if not total:
+        return results
+    done = [0]
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        model, messages, opts = items[index]
+        try:
+            results[index] = client.complete(model, messages, **opts)
+        except Exception as exc:  # kept in place; raised later when asked
+            results[index] = exc
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if on_progress is not None:
+            try:
+                on_progress(count, total)
+            except Exception:
+                log.exception("the batch on_progress callback raised; ignored")
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(max_concurrency, total), thread_name_prefix="modelprov-batch") as pool:
+        list(pool.map(one, range(total)))
+    if not return_exceptions:
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+    return results

@@ -1,0 +1,150 @@
+"""Validation of chat-call arguments into a :class:`~modelprov.types.ChatRequest`.
+
+Everything a user can pass to ``generate``/``stream``/``complete`` is checked
+here, before any I/O, with errors that name the argument at fault.
+"""
+
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from ..exceptions import ConfigurationError, ValidationError
+from ..types import ChatRequest, MessageInput, Tool, normalize_messages, normalize_tools
+
+__all__ = ["build_chat_request_object", "normalize_response_format", "normalize_tool_choice"]
+
+
+def _number(name: str, value: Any, lo: float, hi: float) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValidationError(f"{name} must be a number, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name} must be between {lo:g} and {hi:g}, not {value!r}")
+    return float(value)
+
+
+def _int(name: str, value: Any, lo: int) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{name} must be an integer, not {value!r}")
+    if value < lo:
+        raise ValidationError(f"{name} must be >= {lo}, not {value!r}")
+    return value
+
+
+def _stop(value: Any) -> Optional[List[str]]:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(s, str) and s for s in items):
+        raise ValidationError("stop must be a non-empty string or a list of non-empty strings")
+    return list(items) or None
+
+
+def normalize_tool_choice(choice: Any, tools: Optional[List[Tool]]) -> Union[str, Dict[str, Any], None]:
+    """``"auto" | "none" | "required" | {"name": X}`` from the shapes users pass."""
+    if choice is None:
+        return None
+    name: Optional[str] = None
+    if isinstance(choice, str):
+        if choice in ("auto", "none", "required"):
+            if choice == "required" and not tools:
+                raise ValidationError("tool_choice='required' needs tools")
+            return choice
+        if choice == "any":
+            return normalize_tool_choice("required", tools)
+        name = choice
+    elif isinstance(choice, Mapping):
+        fn = choice.get("function")
+        name = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
+        if choice.get("type") in ("auto", "none") and name is None:
+            return str(choice["type"])
+        if choice.get("type") in ("any", "required") and name is None:
+            return normalize_tool_choice("required", tools)
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"tool_choice must be 'auto', 'none', 'required' or a tool name, not {choice!r}")
+    if not tools or name not in {t.name for t in tools}:
+        raise ValidationError(f"tool_choice names tool {name!r}, which is not among the tools given")
+    return {"name": name}
+
+
+def normalize_response_format(fmt: Any) -> Optional[Dict[str, Any]]:
+    """OpenAI-shaped ``response_format`` from ``"json"``, a schema dict or OpenAI's own shapes."""
+    if fmt is None:
+        return None
+    if fmt in ("json", "json_object"):
+        return {"type": "json_object"}
+    if fmt == "text":
+        return None
+    if not isinstance(fmt, Mapping):
+        raise ValidationError("response_format must be 'json', a JSON schema dict or an OpenAI response_format")
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        spec = fmt.get("json_schema", fmt)
+        schema = spec.get("schema")
+        if not isinstance(schema, Mapping):
+            raise ValidationError("response_format json_schema needs a 'schema' object")
+        name = spec.get("name") or "response"
+        if not isinstance(name, str) or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
+            raise ValidationError("response_format schema name must be 1-64 letters, digits, '_' or '-'")
+        out: Dict[str, Any] = {"name": name, "schema": dict(schema)}
+        if spec.get("strict") is not None:
+            out["strict"] = bool(spec["strict"])
+        if spec.get("description"):
+            out["description"] = spec["description"]
+        return {"type": "json_schema", "json_schema": out}
+    if kind in (None, "object") and ("properties" in fmt or kind == "object"):
+        return {"type": "json_schema", "json_schema": {"name": "response", "schema": dict(fmt)}}
+    raise ValidationError(f"unknown response_format type {kind!r}")
+
+
+def build_chat_request_object(
+    messages: Union[MessageInput, Sequence[MessageInput]],
+    *,
+    model: Optional[str],
+    stream: bool = False,
+    provider: Optional[str] = None,
+    system: Optional[str] = None,
+    temperature: Any = None,
+    top_p: Any = None,
+    max_tokens: Any = None,
+    stop: Any = None,
+    seed: Any = None,
+    tools: Any = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+    provider_options: Optional[Mapping[str, Any]] = None,
+    **extra: Any,
+) -> ChatRequest:
+    """Validate everything a chat call takes; unknown keywords become provider options."""
+    if not model or not isinstance(model, str):
+        raise ConfigurationError(
+            f"no model given for {provider or 'this provider'}",
+            provider=provider,
+            hint="pass model=..., or set default_model in the provider's config",
+        )
+    if system is not None and not isinstance(system, str):
+        raise ValidationError("system must be a string")
+    norm_tools = normalize_tools(tools)
+    opts: Dict[str, Any] = dict(provider_options or {})
+    opts.update(extra)
+    return ChatRequest(
+        messages=normalize_messages(messages),
+        model=model,
+        system=system or None,
+        temperature=_number("temperature", temperature, 0.0, 2.0),
+        top_p=_number("top_p", top_p, 0.0, 1.0),
+        max_tokens=_int("max_tokens", max_tokens, 1),
+        stop=_stop(stop),
+        seed=_int("seed", seed, -(2**63)),
+        tools=norm_tools or None,
+        tool_choice=normalize_tool_choice(tool_choice, norm_tools),
+        response_format=normalize_response_format(response_format),
+        stream=bool(stream),
+        provider_options=opts,
+    )

@@ -1,0 +1,228 @@
+"""``MockProvider``: an offline provider for demos and tests, no network, no key.
+
+* ``mock/echo`` answers with the last user message, streams it word by word
+  and counts usage in words.
+* Scripted mode: queue replies with :meth:`MockProvider.push` (or the
+  ``replies`` option): strings, :class:`~modelprov.types.ModelResponse`
+  objects, :class:`~modelprov.types.ToolCall` objects or lists of them, dicts
+  like ``{"text": ..., "tool_calls": [...], "finish_reason": ...}``, or
+  exceptions (instances or classes) to raise. Each call consumes one entry,
+  in order; when the queue is empty the echo behaviour applies.
+* Every request is recorded in :attr:`MockProvider.requests`.
+
+Scripted errors go through the same retry policy and circuit breaker as a
+real provider, so users can test their retry and fallback handling offline.
+"""
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
+
+from ..exceptions import ModelProvError, ValidationError
+from ..types import (
+    ChatRequest,
+    EmbeddingResponse,
+    ModelInfo,
+    ModelResponse,
+    ProviderCapabilities,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from .base import ModelProvider
+
+__all__ = ["MockProvider"]
+
+_WORDS = re.compile(r"\S+\s*|\s+")
+MODELS = ("echo", "scripted")
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class _MockStream:
+    """Iterator over scripted/echo chunks with the same ``close``/``abort`` surface as HTTP streams."""
+
+    def __init__(self, make: Callable[[], Iterator[StreamChunk]]) -> None:
+        self._make = make
+        self._it: Optional[Iterator[StreamChunk]] = None
+        self._closed = False
+
+    def __iter__(self) -> "_MockStream":
+        return self
+
+    def __next__(self) -> StreamChunk:
+        if self._closed:
+            raise StopIteration
+        if self._it is None:
+            self._it = self._make()
+        return next(self._it)
+
+    def __enter__(self) -> "_MockStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def abort(self) -> None:
+        """Stop the stream (nothing blocks in the mock, so this is close())."""
+        self._closed = True
+
+    def close(self) -> None:
+        """Stop the stream."""
+        self._closed = True
+
+
+class MockProvider(ModelProvider):
+    """Offline provider: echo model plus scripted replies (see module docs)."""
+
+    name = "mock"
+    capabilities = ProviderCapabilities(
+        chat=True,
+        streaming=True,
+        tools=True,
+        vision=True,
+        json_mode=True,
+        json_schema=True,
+        embeddings=True,
+        list_models=True,
+        seed=True,
+        stop=True,
+    )
+    default_model = "echo"
+    uses_http = False
+
+    def __init__(self, config: Any = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self._queue: Deque[Any] = deque(self.config.option("replies") or ())
+        self._qlock = threading.Lock()
+        #: Every :class:`ChatRequest` this provider received, oldest first.
+        self.requests: List[ChatRequest] = []
+
+    # --------------------------------------------------------------- script
+    def push(self, *replies: Any) -> "MockProvider":
+        """Queue scripted replies (see module docs); returns ``self``."""
+        with self._qlock:
+            self._queue.extend(replies)
+        return self
+
+    def clear(self) -> None:
+        """Drop queued replies and recorded requests."""
+        with self._qlock:
+            self._queue.clear()
+            self.requests.clear()
+
+    @property
+    def pending(self) -> int:
+        """How many scripted replies are still queued."""
+        return len(self._queue)
+
+    def _next_script(self) -> Any:
+        with self._qlock:
+            return self._queue.popleft() if self._queue else None
+
+    # ------------------------------------------------------------- answers
+    def _answer(self, req: ChatRequest) -> ModelResponse:
+        item = self._next_script()
+        if item is None:
+            return self._echo(req)
+        if isinstance(item, type) and issubclass(item, BaseException):
+            item = item("scripted error") if issubclass(item, ModelProvError) else item()
+        if isinstance(item, BaseException):
+            if isinstance(item, ModelProvError) and item.provider is None:
+                item.provider = self.instance_name
+            raise item
+        if isinstance(item, ModelResponse):
+            return item
+        if isinstance(item, str):
+            return self._response(req, item, [])
+        if isinstance(item, ToolCall):
+            return self._response(req, "", [item])
+        if isinstance(item, (list, tuple)) and all(isinstance(x, ToolCall) for x in item):
+            return self._response(req, "", list(item))
+        if isinstance(item, dict):
+            calls = [c if isinstance(c, ToolCall) else ToolCall(id=c.get("id", f"call_{i}"), name=c["name"], arguments=dict(c.get("arguments", {})))
+                     for i, c in enumerate(item.get("tool_calls", []))]
+            return self._response(req, item.get("text", ""), calls, item.get("finish_reason"))
+        raise ValidationError(f"unsupported scripted reply of type {type(item).__name__}")
+
+    def _echo(self, req: ChatRequest) -> ModelResponse:
+        text = ""
+        for msg in reversed(req.messages):
+            if msg.role == "user":
+                text = msg.text
+                break
+        if req.response_format:
+            text = json.dumps({"echo": text})
+        if req.stop:
+            for s in req.stop:
+                if s in text:
+                    text = text[: text.index(s)]
+        finish = "stop"
+        if req.max_tokens is not None and _words(text) > req.max_tokens:
+            text = " ".join(text.split()[: req.max_tokens])
+            finish = "length"
+        return self._response(req, text, [], finish)
+
+    def _response(self, req: ChatRequest, text: str, calls: List[ToolCall], finish: Optional[str] = None) -> ModelResponse:
+        prompt = " ".join(m.text for m in req.messages) + (" " + req.system if req.system else "")
+        finish = finish or ("tool_calls" if calls else "stop")
+        return ModelResponse(
+            text=text,
+            tool_calls=calls,
+            finish_reason=finish,
+            native_finish_reason=finish,
+            usage=Usage(input_tokens=_words(prompt), output_tokens=_words(text)),
+            model=req.model,
+            provider=self.instance_name,
+            id="mock-" + hashlib.sha1(f"{time.time_ns()}{text}".encode()).hexdigest()[:12],
+            latency_s=0.0,
+            raw={"mock": True, "text": text},
+        )
+
+    # --------------------------------------------------------- the hooks
+    def validate_config(self) -> None:
+        """The mock needs no key and no URL."""
+
+    def _record(self, req: ChatRequest) -> None:
+        with self._qlock:
+            self.requests.append(req)
+
+    def _chat(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ModelResponse:
+        self._record(req)
+        return self._guarded(lambda n: self._answer(req))
+
+    def _open_stream(self, req: ChatRequest, *, timeout: Optional[float] = None) -> Any:
+        def chunks() -> Iterator[StreamChunk]:
+            self._record(req)
+            resp = self._guarded(lambda n: self._answer(req))
+            base = dict(model=resp.model, provider=self.instance_name, id=resp.id)
+            for piece in _WORDS.findall(resp.text):
+                yield StreamChunk(text=piece, **base)
+            for i, call in enumerate(resp.tool_calls):
+                args = json.dumps(call.arguments)
+                half = len(args) // 2
+                yield StreamChunk(tool_calls=[ToolCallDelta(index=i, id=call.id, name=call.name, arguments=args[:half])], **base)
+                yield StreamChunk(tool_calls=[ToolCallDelta(index=i, arguments=args[half:])], **base)
+            yield StreamChunk(finish_reason=resp.finish_reason, native_finish_reason=resp.native_finish_reason, usage=resp.usage, **base)
+
+        return _MockStream(chunks)
+
+    def _embed(self, inputs: List[str], model: str, options: Dict[str, Any], *, timeout: Optional[float] = None) -> EmbeddingResponse:
+        dims = int(options.get("dimensions", 8))
+        vectors = []
+        for text in inputs:
+            digest = hashlib.sha256(text.encode("utf-8")).digest()
+            vectors.append([round((digest[i % len(digest)] - 127.5) / 127.5, 6) for i in range(dims)])
+        usage = Usage(input_tokens=sum(_words(t) for t in inputs), output_tokens=0)
+        return EmbeddingResponse(embeddings=vectors, model=model, provider=self.instance_name, usage=usage, latency_s=0.0)
+
+    def _list_models(self) -> List[ModelInfo]:
+        return [ModelInfo(id=m, provider=self.instance_name, name=f"mock {m}") for m in MODELS]
+

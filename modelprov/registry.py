@@ -1,0 +1,284 @@
+"""``ProviderRegistry``: which provider classes exist and their configured instances.
+
+Providers are discovered lazily, on first lookup, from the
+``modelprov.providers`` entry-point group; the built-in providers register
+through that same group, exactly as third-party plugins do. A vendored copy
+of modelprov (no installed metadata) falls back to a table of the built-ins,
+imported relatively. A broken plugin is logged and skipped; it never breaks
+the registry. Everything here is thread-safe.
+"""
+
+import difflib
+import importlib
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+
+from .exceptions import ConfigurationError
+from .types import ProviderCapabilities, ProviderConfig
+
+__all__ = ["ENTRY_POINT_GROUP", "ProviderRegistry", "ProviderStatus", "get_registry", "reset_registry"]
+
+log = logging.getLogger("modelprov.registry")
+
+ENTRY_POINT_GROUP = "modelprov.providers"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+# Used only when no installed metadata lists the built-ins (a vendored copy).
+_BUILTINS = {
+    "openai": ".providers.openai:OpenAIProvider",
+    "anthropic": ".providers.anthropic:AnthropicProvider",
+    "ollama": ".providers.ollama:OllamaProvider",
+    "openrouter": ".providers.openrouter:OpenRouterProvider",
+    "openai_compatible": ".providers.openai_compatible:OpenAICompatibleProvider",
+    "mock": ".providers.mock:MockProvider",
+}
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """A registered or configured provider name and whether it is ready to use."""
+
+    name: str
+    type: str
+    configured: bool
+    detail: str = ""
+
+
+def _import_target(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    mod = importlib.import_module(module, package=__package__) if module.startswith(".") else importlib.import_module(module)
+    return getattr(mod, attr)
+
+
+def _entry_points() -> List[Tuple[str, Callable[[], Any]]]:
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return []
+    try:
+        eps = metadata.entry_points()
+        group = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
+        return [(ep.name, ep.load) for ep in group]
+    except Exception as exc:  # broken metadata must not break us
+        log.warning("could not read %s entry points: %s", ENTRY_POINT_GROUP, exc)
+        return []
+
+
+class ProviderRegistry:
+    """Thread-safe map of provider names to classes, plus a cache of configured instances.
+
+    :param config: the :class:`~modelprov.config.ConfigManager` to resolve
+        settings with (the process-wide one by default).
+    :param discover: look up entry points on first lookup.
+    """
+
+    def __init__(self, config: Any = None, *, discover: bool = True) -> None:
+        self._lock = threading.RLock()
+        self._classes: Dict[str, type] = {}
+        self._lazy: Dict[str, Callable[[], Any]] = {}
+        self._broken: Dict[str, str] = {}
+        self._instances: Dict[Any, Any] = {}
+        self._config = config
+        self._discovered = not discover
+
+    # ----------------------------------------------------------- discovery
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        found = _entry_points()
+        names = {name for name, _ in found}
+        if not set(_BUILTINS) <= names:
+            for name, target in _BUILTINS.items():
+                if name not in names:
+                    found.append((name, lambda t=target: _import_target(t)))
+        with self._lock:
+            if self._discovered:
+                return
+            for name, loader in found:
+                if name not in self._classes and name not in self._lazy:
+                    self._lazy[name] = loader
+            self._discovered = True
+
+    def _load(self, name: str) -> Optional[type]:
+        with self._lock:
+            cls = self._classes.get(name)
+            loader = self._lazy.get(name)
+        if cls is not None or loader is None:
+            return cls
+        try:
+            loaded = loader()
+            self._validate(name, loaded)
+        except Exception as exc:
+            log.warning("provider plugin %r failed to load and was skipped: %s", name, exc)
+            with self._lock:
+                self._lazy.pop(name, None)
+                self._broken[name] = f"{type(exc).__name__}: {exc}"
+            return None
+        with self._lock:
+            if self._lazy.pop(name, None) is not None:
+                self._classes.setdefault(name, loaded)
+            return self._classes.get(name)
+
+    # ---------------------------------------------------------- validation
+    @staticmethod
+    def _validate(name: str, cls: Any) -> None:
+        from .providers.base import ModelProvider
+
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigurationError(f"invalid provider name {name!r}: use lower-case letters, digits, '_', '-' or '.'")
+        if not (isinstance(cls, type) and issubclass(cls, ModelProvider)):
+            raise ConfigurationError(f"provider {name!r} must be a ModelProvider subclass, not {cls!r}")
+        if not getattr(cls, "name", None):
+            raise ConfigurationError(f"provider class {cls.__name__} has no name attribute")
+        if not isinstance(getattr(cls, "capabilities", None), ProviderCapabilities):
+            raise ConfigurationError(f"provider class {cls.__name__} must declare capabilities = ProviderCapabilities(...)")
+
+    # -------------------------------------------------------------- public
+    def register(self, name: str, cls: type, replace: bool = False) -> None:
+        """Register ``cls`` under ``name``; refuse a duplicate unless ``replace=True``."""
+        self._validate(name, cls)
+        self._discover()
+        with self._lock:
+            if not replace and (name in self._classes or name in self._lazy):
+                raise ConfigurationError(f"provider {name!r} is already registered (pass replace=True to override)")
+            self._lazy.pop(name, None)
+            self._broken.pop(name, None)
+            self._classes[name] = cls
+            self._drop_instances(name)
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name``; unknown names raise :class:`ConfigurationError`."""
+        self._discover()
+        with self._lock:
+            if self._classes.pop(name, None) is None and self._lazy.pop(name, None) is None:
+                raise self._unknown(name)
+            self._drop_instances(name)
+
+    def _drop_instances(self, name: str) -> None:
+        for key in [k for k in self._instances if k[0] == name]:
+            self._instances.pop(key, None)
+
+    def list(self) -> List[str]:
+        """Registered provider names (classes not yet imported included), sorted."""
+        self._discover()
+        with self._lock:
+            return sorted(set(self._classes) | set(self._lazy))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.list()
+
+    def _unknown(self, name: str) -> ConfigurationError:
+        with self._lock:
+            known = sorted(set(self._classes) | set(self._lazy))
+            broken = self._broken.get(name)
+        if broken:
+            return ConfigurationError(f"provider {name!r} failed to load ({broken})", hint="reinstall or fix the plugin")
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known providers: {', '.join(known)}"
+        return ConfigurationError(f"unknown provider {name!r}", hint=hint)
+
+    def get_class(self, name: str) -> type:
+        """The provider class registered as ``name``."""
+        self._discover()
+        cls = self._load(name)
+        if cls is None:
+            raise self._unknown(name)
+        return cls
+
+    def _get_config(self) -> Any:
+        if self._config is None:
+            from .config import get_config
+
+            return get_config()
+        return self._config
+
+    def resolve(self, name: str, **overrides: Any) -> Tuple[type, ProviderConfig]:
+        """The class and effective :class:`ProviderConfig` for ``name`` (a type or a named instance)."""
+        config = self._get_config()
+        type_name = overrides.pop("type", None) or config.provider_type(name) or name
+        cls = self.get_class(type_name)
+        defaults = cls.config_defaults()
+        defaults["type"] = type_name
+        normalize = getattr(cls, "normalize_base_url", None)
+        cfg = config.provider_config(name, defaults=defaults, **overrides)
+        if normalize is not None and cfg.base_url:
+            cfg = cfg.with_overrides(base_url=normalize(cfg.base_url))
+        return cls, cfg
+
+    def create(self, name: str, *, provider_kwargs: Optional[Dict[str, Any]] = None, **overrides: Any) -> Any:
+        """A new, uncached provider instance (the client uses this with its own breaker and retry)."""
+        cls, cfg = self.resolve(name, **overrides)
+        return cls(cfg, **(provider_kwargs or {}))
+
+    def get(self, name: str, **overrides: Any) -> Any:
+        """A cached, configured instance; the cache key is the effective config."""
+        cls, cfg = self.resolve(name, **overrides)
+        try:
+            key: Any = (name, cls, cfg)
+            hash(key)
+        except TypeError:
+            return cls(cfg)
+        with self._lock:
+            inst = self._instances.get(key)
+        if inst is not None:
+            return inst
+        inst = cls(cfg)
+        with self._lock:
+            return self._instances.setdefault(key, inst)
+
+    def available(self) -> List[ProviderStatus]:
+        """Every registered and configured provider name, with whether it is usable now."""
+        config = self._get_config()
+        names = set(self.list()) | set(config.provider_names())
+        out = []
+        for name in sorted(names):
+            try:
+                cls, cfg = self.resolve(name)
+            except ConfigurationError as exc:
+                out.append(ProviderStatus(name, "?", False, exc.message))
+                continue
+            if cls.requires_api_key and not cfg.api_key:
+                detail = str(cls(cfg).missing_key_error().hint or "no API key")
+                out.append(ProviderStatus(name, cfg.provider_type, False, detail))
+            else:
+                out.append(ProviderStatus(name, cfg.provider_type, True, cfg.base_url or ""))
+        return out
+
+    def clear_cache(self) -> None:
+        """Forget cached instances (their connections are closed)."""
+        with self._lock:
+            instances = list(self._instances.values())
+            self._instances.clear()
+        for inst in instances:
+            try:
+                inst.close()
+            except Exception:  # pragma: no cover - defensive
+                pass
+
+
+_registry: Optional[ProviderRegistry] = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> ProviderRegistry:
+    """The process-wide registry (created on first use)."""
+    global _registry
+    reg = _registry
+    if reg is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = ProviderRegistry()
+            reg = _registry
+    return reg
+
+
+def reset_registry() -> None:
+    """Drop the process-wide registry (tests use this)."""
+    global _registry
+    with _registry_lock:
+        old, _registry = _registry, None
+    if old is not None:
+        old.clear_cache()

@@ -1,0 +1,135 @@
+"""The public surface: __all__, lazy imports, layering, docstrings, module-level calls."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import modelprov
+
+PKG = pathlib.Path(modelprov.__file__).parent
+
+# Lower number = lower layer. A module may import only from its own layer or below.
+LAYERS = {
+    "_version": 0, "_redact": 0,
+    "exceptions": 1,
+    "types": 2, "_log": 2,
+    "_collect": 3, "config": 3, "_configfile": 3, "_configvalues": 3, "_configkeyring": 3, "retry": 3, "streaming": 3,
+    "circuit_breaker": 3, "async_bridge": 3,
+    "transport": 4,
+    "providers": 5,
+    "registry": 6,
+    "testing": 7,
+    "_fallback": 8, "_batch": 8, "client": 8,
+    "cli": 9, "_cli_commands": 9, "__main__": 9,
+}
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    if top.startswith("_transport"):
+        return LAYERS["transport"]
+    if top not in LAYERS:
+        raise AssertionError(f"module {module!r} has no layer in tests/test_public_api.py")
+    return LAYERS[top]
+
+
+def _modules():
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(parts), path
+
+
+def test_all_is_sorted_unique_and_importable():
+    names = modelprov.__all__
+    assert names == sorted(names), "__all__ must be sorted"
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert getattr(modelprov, name) is not None, name
+
+
+def test_all_covers_every_lazy_name():
+    assert set(modelprov._LAZY) | {"__version__"} == set(modelprov.__all__)
+    with pytest.raises(AttributeError):
+        modelprov.not_a_name  # noqa: B018
+
+
+def test_import_is_lazy_in_a_fresh_interpreter():
+    heavy = ["requests", "urllib3", "keyring", "asyncio", "concurrent", "http", "ssl", "logging", "typing"]
+    code = (
+        "import sys; import modelprov; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(%r)));"
+        "print(sorted(m for m in sys.modules if m.startswith('modelprov.')))" % heavy
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]", f"import modelprov loaded {out[0]}"
+    assert out[1] == "['modelprov._version']"
+
+
+def test_every_public_object_is_documented():
+    for name in modelprov.__all__:
+        obj = getattr(modelprov, name)
+        if name == "__version__":
+            continue
+        assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
+
+
+def test_every_module_has_a_docstring_and_stays_small():
+    for name, path in _modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert ast.get_docstring(tree), f"{name} has no module docstring"
+        assert len(path.read_text().splitlines()) <= 500, f"{name} is too long"
+
+
+def test_imports_point_downward_only():
+    for name, path in _modules():
+        if name in ("", "__init__"):
+            continue  # the package root re-exports lazily
+        here = _layer(name)
+        package = name.split(".")[:-1] if not path.name == "__init__.py" else name.split(".")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                mod = ".".join(base + ([node.module] if node.module else []))
+                targets = [mod] if node.module else [".".join(base + [a.name]) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modelprov."):
+                targets = [node.module[len("modelprov."):]]
+            for target in targets:
+                if not target:
+                    continue
+                assert _layer(target) <= here, f"{name} imports {target}, a higher layer"
+
+
+def test_only_transport_imports_requests():
+    for name, path in _modules():
+        if name.split(".")[0] in ("transport",) or name.startswith("_transport"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                mods = [node.module or ""]
+            for m in mods:
+                assert m.split(".")[0] not in ("requests", "urllib3"), f"{name} imports {m}"
+
+
+def test_module_level_complete_and_stream_with_mock():
+    resp = modelprov.complete("mock/echo", "Hello")
+    assert resp.text == "Hello" and resp.provider == "mock" and resp.model == "echo"
+    assert "".join(c.text for c in modelprov.stream("mock/echo", "Hello world")) == "Hello world"
+    assert modelprov.embed("mock/echo", ["a"]).embeddings
+
+
+def test_version_matches_metadata_file():
+    from modelprov._version import __version__
+
+    assert modelprov.__version__ == __version__ and __version__.count(".") == 2
