@@ -120,14 +120,15 @@ def cmd_keys(args: Any) -> int:
         where = cfg.set_key(args.name, _read_secret(args.name), store=args.store)
         _out(f"stored the key for {args.name} in {where or 'the configured store'}")
     elif action == "get":
-        key = cfg.get_key(args.name)
-        source = cfg.key_sources().get(args.name, "not set")
+        key = cfg.get_key(args.name, defaults=_defaults(args.name))
+        source = cfg.key_sources([args.name], defaults={args.name: _defaults(args.name)}).get(args.name, "not set")
         _out(f"{args.name}: {mask_key(key)} ({source})")
     elif action == "delete":
         cfg.delete_key(args.name)
         _out(f"deleted the stored key for {args.name}")
     elif action == "list":
-        sources = cfg.key_sources()
+        names = _provider_names()
+        sources = cfg.key_sources(names, defaults={n: _defaults(n) for n in names})
         if not sources:
             _out("no keys are stored or set in the environment")
         for name, source in sorted(sources.items()):

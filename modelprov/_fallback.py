@@ -115,7 +115,7 @@ class _Deadline:
 
 
 def _attempt_history(exc: BaseException, provider: str, model: str) -> List[Dict[str, Any]]:
-    prior = [dict(r, provider=provider, model=model) for r in getattr(exc, "attempts", [])[:-1]]
+    prior = [dict(r, provider=provider, model=model, outcome="error") for r in getattr(exc, "attempts", [])[:-1]]
     return prior + [_record(provider, model, exc, None)]
 
 

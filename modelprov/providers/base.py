@@ -140,13 +140,17 @@ class ModelProvider:
     @classmethod
     def config_defaults(cls) -> Dict[str, Any]:
         """Defaults handed to the config manager (it knows no provider itself)."""
-        return {
+        defaults: Dict[str, Any] = {
             "type": cls.name,
             "base_url": cls.default_base_url,
             "default_model": cls.default_model,
             "api_key_env": tuple(cls.api_key_env),
             "base_url_env": tuple(cls.base_url_env),
         }
+        normalize = getattr(cls, "normalize_base_url", None)
+        if normalize is not None:
+            defaults["normalize_base_url"] = normalize
+        return defaults
 
     @property
     def instance_name(self) -> str:

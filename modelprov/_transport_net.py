@@ -1,0 +1,250 @@
+"""Connection plumbing behind :mod:`modelprov.transport`.
+
+* :func:`make_adapter` / :func:`make_session`: one ``requests.Session`` per
+  transport with an ``HTTPAdapter`` sized from ``pool_size``, urllib3 retries
+  off, optionally a ``truststore`` SSL context (never ``inject_into_ssl``).
+* :func:`resolve_settings`: proxies, ``verify`` and ``cert`` for one
+  scheme+host, from explicit settings first and requests' environment
+  conventions second (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY``,
+  ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``); loopback hosts bypass an
+  environment proxy; ``~/.netrc`` is never read.
+* :func:`iter_raw`, :func:`release`, :func:`abort_raw`: prompt streaming reads
+  from a urllib3 response, returning its connection to the pool, and
+  unblocking a read pending in another thread. Works on urllib3 1.26 and 2.x.
+"""
+
+import ipaddress
+import os
+import socket
+import ssl
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies, select_proxy, should_bypass_proxies
+from urllib3.util.retry import Retry
+
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "ConnectionSettings",
+    "abort_raw",
+    "find_socket",
+    "is_loopback",
+    "iter_raw",
+    "make_adapter",
+    "make_session",
+    "release",
+    "resolve_settings",
+]
+
+VerifyType = Union[bool, str]
+CertType = Union[str, Tuple[str, str], None]
+ProxyType = Union[str, Mapping[str, str], None]
+
+#: Bytes asked for per read when the body is not chunked.
+READ_SIZE = 64 * 1024
+
+
+class ConnectionSettings(NamedTuple):
+    """What the transport passes to the adapter for one scheme+host."""
+
+    #: ``proxies`` argument for ``HTTPAdapter.send`` (``{}`` = direct).
+    proxies: Dict[str, str]
+    #: ``True``/``False`` or a CA bundle path.
+    verify: VerifyType
+    #: Client certificate path, or ``(cert, key)`` paths, or ``None``.
+    cert: CertType
+    #: The proxy URL actually used, or ``None`` for a direct connection.
+    proxy: Optional[str]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1``."""
+    h = (host or "").strip().strip("[]").lower().rstrip(".")
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(h.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def resolve_settings(
+    url: str,
+    host: str,
+    *,
+    proxy: ProxyType,
+    verify: Optional[VerifyType],
+    cert: CertType,
+    trust_env: bool,
+) -> ConnectionSettings:
+    """Resolve proxies/verify/cert for ``url`` once (the caller caches per scheme+host).
+
+    An explicit ``proxy`` is used for every host, loopback included. Otherwise,
+    with ``trust_env``, the environment's proxy applies unless ``NO_PROXY``
+    matches or the host is loopback. An explicit ``verify`` (even ``True``)
+    wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``.
+    """
+    if proxy:
+        proxies = dict(proxy) if isinstance(proxy, Mapping) else {"http": proxy, "https": proxy}
+    elif trust_env and not is_loopback(host) and not should_bypass_proxies(url, no_proxy=None):
+        proxies = get_environ_proxies(url, no_proxy=None)
+    else:
+        proxies = {}
+    chosen = select_proxy(url, proxies) if proxies else None
+    scheme = url.split(":", 1)[0].lower()
+    final_proxies = {scheme: chosen} if chosen else {}
+    if verify is None:
+        env_ca = None
+        if trust_env:
+            env_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        verify = env_ca or True
+    return ConnectionSettings(final_proxies, verify, cert, chosen)
+
+
+class TruststoreAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose pools (direct and proxied) use a given SSL context."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+        self._ssl_context = ssl_context  # set before HTTPAdapter calls init_poolmanager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        """Create the pool manager with our SSL context."""
+        pool_kwargs.setdefault("ssl_context", self._ssl_context)
+        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """Create a proxy manager with our SSL context."""
+        proxy_kwargs.setdefault("ssl_context", self._ssl_context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+
+def _truststore_context() -> ssl.SSLContext:
+    try:
+        import truststore  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise ConfigurationError(
+            "use_truststore=True needs the truststore package: pip install truststore",
+            hint="pip install truststore, or set use_truststore=False",
+        ) from exc
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def make_adapter(pool_size: int, use_truststore: bool = False) -> HTTPAdapter:
+    """An adapter with ``pool_size`` connections per host and urllib3 retries off."""
+    size = max(1, int(pool_size))
+    kwargs: Dict[str, Any] = dict(pool_connections=size, pool_maxsize=size, max_retries=Retry(0, read=False))
+    if use_truststore:
+        return TruststoreAdapter(_truststore_context(), **kwargs)
+    return HTTPAdapter(**kwargs)
+
+
+def make_session(adapter: HTTPAdapter) -> requests.Session:
+    """A session that never consults the environment or ``~/.netrc`` by itself."""
+    session = requests.Session()
+    session.trust_env = False  # no netrc auth, no per-request env merging
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+# --------------------------------------------------------------------------
+# reading, releasing, aborting
+# --------------------------------------------------------------------------
+
+
+def _iter_read1(read1: Any, size: int, **kw: Any) -> Iterator[bytes]:
+    while True:
+        data = read1(size, **kw)
+        if not data:
+            return
+        yield data
+
+
+def iter_raw(raw: Any, size: int = READ_SIZE) -> Iterator[bytes]:
+    """Yield decoded body bytes as soon as they arrive (not ``size`` at a time).
+
+    Chunked bodies yield one item per HTTP chunk; other bodies use ``read1``
+    (urllib3 2.x, or ``http.client``'s on urllib3 1.26 when not compressed).
+    """
+    if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+        return raw.read_chunked(None, decode_content=True)
+    read1 = getattr(raw, "read1", None)
+    if read1 is not None:
+        return _iter_read1(read1, size, decode_content=True)
+    fp = getattr(raw, "_fp", None)
+    headers = getattr(raw, "headers", None) or {}
+    if fp is not None and hasattr(fp, "read1") and not headers.get("content-encoding"):
+        return _iter_read1(fp.read1, size)
+    return raw.stream(size, decode_content=True)
+
+
+def read_all(raw: Any) -> bytes:
+    """Read a whole (non-streamed) body, decoded."""
+    data = raw.read(decode_content=True)
+    return data if data is not None else b""
+
+
+def read_capped(raw: Any, limit: int) -> bytes:
+    """Read at most ``limit`` decoded bytes (an error or redirect body)."""
+    data = raw.read(limit, decode_content=True) or b""
+    return data[:limit]
+
+
+def release(raw: Any) -> None:
+    """Give the connection back to the pool: reused if the body was read to the end, else closed."""
+    if raw is None:
+        return
+    try:
+        original = getattr(raw, "_original_response", None)
+        if original is None or not original.isclosed():
+            raw.close()  # unread body: the connection cannot be reused
+    finally:
+        release_conn = getattr(raw, "release_conn", None)
+        if release_conn is not None:
+            release_conn()
+
+
+def find_socket(raw: Any) -> Optional[socket.socket]:
+    """The socket under a urllib3 response, found defensively (``None`` if gone)."""
+    for path in (("_fp", "fp", "raw", "_sock"), ("connection", "sock"), ("_connection", "sock")):
+        obj: Any = raw
+        for attr in path:
+            try:
+                obj = getattr(obj, attr, None)
+            except Exception:
+                obj = None
+            if obj is None:
+                break
+        if isinstance(obj, socket.socket):
+            return obj
+    return None
+
+
+def abort_raw(raw: Any) -> bool:
+    """Unblock a read pending on ``raw`` in another thread; True if something was shut down.
+
+    Uses ``HTTPResponse.shutdown()`` (urllib3 >= 2.3) when it works, else shuts
+    the socket down for reading and writing. Closing alone does not wake a
+    blocked ``recv``; shutting the socket down does.
+    """
+    shutdown = getattr(raw, "shutdown", None)
+    done = False
+    if shutdown is not None:
+        try:
+            shutdown()
+            done = True
+        except Exception:
+            done = False
+    sock = find_socket(raw)
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            done = True
+        except (OSError, ValueError):
+            pass
+    return done

@@ -1,0 +1,96 @@
+"""``OpenAICompatibleProvider``: any server speaking OpenAI's Chat Completions API.
+
+vLLM, llama.cpp's ``llama-server``, LM Studio, Ollama's ``/v1`` layer and
+gateways. Point ``base_url`` at the server's ``.../v1``; the key is optional
+(``Authorization: Bearer`` is sent only when one is configured). Follows the
+portability rules of WIRE.md §7.4: ``max_tokens`` (not OpenAI's newer name),
+integer error codes, flat vLLM errors, and a stream that closes after a
+``finish_reason`` without ``[DONE]`` counts as complete.
+
+Capabilities describe the protocol; what a given server really supports
+depends on its model and flags. A named instance can switch features off with
+the ``capabilities`` option (``{"tools": False}`` or ``"tools=false,vision=false"``)
+so that calls needing them fail with ``UnsupportedFeatureError`` before any I/O.
+"""
+
+import dataclasses
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+
+from ..exceptions import AuthenticationError, ConfigurationError, ModelNotFoundError, ProviderError
+from ..types import ProviderCapabilities, ProviderConfig
+from ._openai_compat import OpenAICompatProvider
+
+__all__ = ["OpenAICompatibleProvider"]
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _capability_overrides(value: Any, provider: str) -> Dict[str, bool]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        pairs = []
+        for item in value.split(","):
+            if item.strip():
+                key, sep, flag = item.partition("=")
+                pairs.append((key.strip(), flag.strip().lower() if sep else "true"))
+        items: Any = pairs
+    elif isinstance(value, Mapping):
+        items = value.items()
+    else:
+        raise ConfigurationError(f"the capabilities option of {provider} must be a mapping or 'name=bool,...'", provider=provider)
+    known = {f.name for f in dataclasses.fields(ProviderCapabilities)}
+    out: Dict[str, bool] = {}
+    for key, flag in items:
+        if key not in known:
+            raise ConfigurationError(f"unknown capability {key!r} for {provider}", provider=provider, hint=f"known: {', '.join(sorted(known))}")
+        if isinstance(flag, str):
+            if flag not in _TRUE + _FALSE:
+                raise ConfigurationError(f"capability {key!r} of {provider} must be true or false, not {flag!r}", provider=provider)
+            flag = flag in _TRUE
+        out[key] = bool(flag)
+    return out
+
+
+class OpenAICompatibleProvider(OpenAICompatProvider):
+    """A generic OpenAI-compatible server (default ``http://localhost:8000/v1``, vLLM's)."""
+
+    name: ClassVar[str] = "openai_compatible"
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        chat=True,
+        streaming=True,
+        tools=True,
+        vision=True,
+        json_mode=True,
+        json_schema=True,
+        embeddings=True,
+        list_models=True,
+        seed=True,
+        stop=True,
+    )
+    default_base_url: ClassVar[Optional[str]] = "http://localhost:8000/v1"
+    default_model: ClassVar[Optional[str]] = None
+    api_key_env: ClassVar[Tuple[str, ...]] = ()
+    base_url_env: ClassVar[Tuple[str, ...]] = ()
+    requires_api_key: ClassVar[bool] = False
+    stream_format: ClassVar[str] = "sse"
+    require_done = False
+
+    def __init__(self, config: Optional[ProviderConfig] = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        overrides = _capability_overrides(self.config.option("capabilities"), self.instance_name)
+        if overrides:
+            self.capabilities = dataclasses.replace(type(self).capabilities, **overrides)  # type: ignore[misc]
+
+    def error_hint(self, exc: ProviderError, message: str) -> Optional[str]:
+        """Hints for self-hosted servers (served model names, keys, base URL)."""
+        name = self.instance_name
+        if isinstance(exc, ModelNotFoundError):
+            return (
+                f"Check the served model name (modelprov models {name}, or GET {self.config.base_url}/models) "
+                "and that base_url includes the API prefix, e.g. http://localhost:8000/v1"
+            )
+        if isinstance(exc, AuthenticationError):
+            return f"The server was started with an API key; set it with: modelprov keys set {name}"
+        return None
