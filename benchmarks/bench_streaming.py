@@ -149,6 +149,45 @@ def parser_loop(chunks: List[bytes]) -> int:
     return n
 
 
+def _parser_only(chunks: List[bytes]) -> int:
+    """(a) without json.loads: the parser's own CPU."""
+    n = 0
+    parser = SSEParser()
+    for chunk in chunks:
+        for ev in parser.feed(chunk):
+            if ev.data == "[DONE]":
+                return n
+            n += 1
+    return n
+
+
+def _naive_only(chunks: List[bytes]) -> int:
+    """(b) without json.loads: iter_lines splitting and prefix stripping."""
+    n = 0
+    for line in _iter_lines(chunks):
+        if line.startswith(b"data: "):
+            if line[6:] == b"[DONE]":
+                return n
+            n += 1
+    return n
+
+
+def _json_floor(datas: List[str]) -> Callable[[List[bytes]], int]:
+    """json.loads over pre-split, pre-decoded data: what a zero-cost parser would cost."""
+
+    def loop(_chunks: List[bytes]) -> int:
+        n = 0
+        loads = json.loads
+        for data in datas:
+            if data == "[DONE]":
+                break
+            loads(data)
+            n += 1
+        return n
+
+    return loop
+
+
 def _time(fn: Callable[[List[bytes]], int], chunks: List[bytes], inner: int) -> float:
     gc.collect()
     start = time.process_time()
@@ -157,14 +196,20 @@ def _time(fn: Callable[[List[bytes]], int], chunks: List[bytes], inner: int) -> 
     return (time.process_time() - start) / inner
 
 
-def _compare(chunks: List[bytes], repeats: int, inner: int) -> Dict[str, Any]:
-    ours: List[float] = []
-    naive: List[float] = []
-    for _ in range(repeats):  # interleaved so drift hits both sides alike
-        ours.append(_time(parser_loop, chunks, inner))
-        naive.append(_time(naive_loop, chunks, inner))
+def _compare(chunks: List[bytes], repeats: int, inner: int, detail: bool = False) -> Dict[str, Any]:
+    fns: Dict[str, Callable[[List[bytes]], int]] = {"parser": parser_loop, "naive": naive_loop}
+    if detail:
+        body = b"".join(chunks)
+        fns["floor"] = _json_floor([part[6:].decode("utf-8") for part in body.split(b"\n\n") if part])
+        fns["parser_only"] = _parser_only
+        fns["naive_only"] = _naive_only
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    for _ in range(repeats):  # interleaved so drift and load hit every loop alike
+        for name, fn in fns.items():
+            times[name].append(_time(fn, chunks, inner))
     n = len(chunks)
-    return {
+    ours, naive = times["parser"], times["naive"]
+    result = {
         "chunks": n,
         "parser_us_per_chunk_best": min(ours) / n * 1e6,
         "parser_us_per_chunk_median": statistics.median(ours) / n * 1e6,
@@ -173,6 +218,18 @@ def _compare(chunks: List[bytes], repeats: int, inner: int) -> Dict[str, Any]:
         "ratio_best": min(ours) / min(naive),
         "ratio_median": statistics.median(ours) / statistics.median(naive),
     }
+    if detail:
+        # floor_ratio: json.loads alone / naive, the best any parser could reach;
+        # parse_only_ratio: parser without json / iter_lines without json.
+        result["floor_ratio"] = min(times["floor"]) / min(naive)
+        result["parse_only_ratio"] = min(times["parser_only"]) / min(times["naive_only"])
+        result["parser_only_us_per_event"] = min(times["parser_only"]) / _events_seen(chunks) * 1e6
+        result["naive_only_us_per_event"] = min(times["naive_only"]) / _events_seen(chunks) * 1e6
+    return result
+
+
+def _events_seen(chunks: List[bytes]) -> int:
+    return max(1, _naive_only(chunks))
 
 
 def run(repeats: int = 7, events: int = 2000, inner: int = 3, extra: bool = True) -> Dict[str, Any]:
@@ -182,7 +239,10 @@ def run(repeats: int = 7, events: int = 2000, inner: int = 3, extra: bool = True
     chunks of mixed sizes): ``events``, ``bytes``, ``chunks``,
     ``parser_us_per_chunk_best``/``_median``, ``naive_us_per_chunk_best``/``_median``,
     ``ratio_best``, ``ratio_median`` (parser / naive CPU time, lower is better;
-    target <= 0.8). With ``extra``, ``per_event`` (one network chunk per SSE
+    target <= 0.8), ``floor_ratio`` (json.loads alone on pre-split data / naive:
+    what a zero-cost parser would score), ``parse_only_ratio`` and
+    ``parser_only_us_per_event``/``naive_only_us_per_event`` (both sides without
+    json.loads). With ``extra``, ``per_event`` (one network chunk per SSE
     event, as when every token is read as soon as it is flushed) and
     ``non_ascii_heavy`` (30% non-ASCII tokens) hold the same numbers.
     """
@@ -190,7 +250,7 @@ def run(repeats: int = 7, events: int = 2000, inner: int = 3, extra: bool = True
     chunks = split_chunks(body)
     _check(chunks, events + 2)  # role chunk + content chunks + finish chunk + usage chunk
     result: Dict[str, Any] = {"events": events + 2, "bytes": len(body)}
-    result.update(_compare(chunks, repeats, inner))
+    result.update(_compare(chunks, repeats, inner, detail=True))
     if extra:
         aligned = [part + b"\n\n" for part in body.split(b"\n\n") if part]
         result["per_event"] = _compare(aligned, repeats, inner)
@@ -226,6 +286,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = run(repeats=args.repeats, events=args.events, inner=args.inner)
     print(f"python {sys.version.split()[0]}, {result['events']} JSON events, {result['bytes']} bytes")
     _report(result, "main (mixed chunk sizes, 3% non-ASCII)")
+    print(
+        f"  json.loads alone would score {result['floor_ratio']:.3f}; without json.loads: parser "
+        f"{result['parser_only_us_per_event']:.3f} us/event, iter_lines {result['naive_only_us_per_event']:.3f} us/event"
+    )
     _report(result["per_event"], "one chunk per event")
     _report(result["non_ascii_heavy"], "30% non-ASCII tokens")
     print("target ratio <= 0.8:", "met" if result["ratio_best"] <= 0.8 else "NOT met")

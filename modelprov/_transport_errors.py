@@ -189,6 +189,12 @@ def map_exception(
             hint="Point base_url at the final URL",
             **ctx,
         )
+    e = find((OSError,))
+    if isinstance(exc, OSError) and e is exc and exc.errno is None and "invalid path" in str(exc):
+        # requests' cert_verify(): the CA bundle or client certificate file does not exist
+        return ConfigurationError(
+            f"TLS file not found for {where}: {_detail(exc)}", hint="Check verify=, cert= and REQUESTS_CA_BUNDLE", **ctx
+        )
     e = find(_SSL)
     if e is not None:
         root = find((ssl.SSLError, ssl.CertificateError)) or e

@@ -144,7 +144,8 @@ class ModelProvError(Exception):
             parts.append("(" + ", ".join(ctx) + ")")
         text = " ".join(parts)
         if self.hint:
-            text += f". {self.hint.rstrip('.')}."
+            hint = self.hint.strip()
+            text += f". {hint[0].upper()}{hint[1:]}" + ("" if hint[-1] in ".?!" else ".")
         return redact(text)
 
     def __repr__(self) -> str:

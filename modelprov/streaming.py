@@ -193,12 +193,10 @@ class SSEParser:
         """Events of ``text``: whole lines with LF ends, the last one blank."""
         if text[:7] == "event: ":
             # Fast path (Anthropic style): only ``event: E`` + ``data: X`` blocks.
-            # With 3 newlines per block and one "\ndata: " per block, every
-            # inner newline starts a data line; partition() catches a block with
-            # none (another would then have two).
+            # 3 newlines per block leave one inner newline per block on average;
+            # if partition() finds "\ndata: " in every block, each has exactly one.
             parts = text[7:-2].split("\n\nevent: ")
-            n = len(parts)
-            if text.count("\n") == 3 * n and text.count("\ndata: ") == n:
+            if text.count("\n") == 3 * len(parts):
                 out = []
                 lid = self.last_event_id
                 for part in parts:
@@ -265,7 +263,7 @@ class NDJSONParser:
 
     def __init__(self, *, provider: Optional[str] = None) -> None:
         self.provider = provider
-        self._buf = b""
+        self._buf: List[bytes] = []  # bytes of the current, unfinished line
         self._lineno = 0  # lines consumed so far
         self._started = False
         self._closed = False
@@ -277,13 +275,15 @@ class NDJSONParser:
         k = chunk.rfind(b"\n")
         if k < 0:
             if chunk:
-                self._buf += chunk
+                self._buf.append(chunk)
             return []
-        if self._buf:
-            region = self._buf + chunk[:k]
+        buf = self._buf
+        if buf:
+            buf.append(chunk[:k])
+            region = b"".join(buf)
         else:
             region = chunk[:k]
-        self._buf = chunk[k + 1 :]
+        self._buf = [chunk[k + 1 :]] if k + 1 < len(chunk) else []
         return self._parse(region)
 
     def close(self) -> List[Any]:
@@ -291,7 +291,8 @@ class NDJSONParser:
         if self._closed:
             return []
         self._closed = True
-        buf, self._buf = self._buf, b""
+        buf = b"".join(self._buf)
+        self._buf = []
         return self._parse(buf) if buf.strip() else []
 
     def _parse(self, region: bytes) -> List[Any]:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._redact import mask_key
+from ._redact import mask_key, redact
 from .exceptions import ValidationError
 
 __all__ = [
@@ -393,7 +393,7 @@ class ProviderConfig:
         shown = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr and getattr(self, f.name) not in (None, ())
         )
-        return f"ProviderConfig({shown}, api_key={mask_key(self.api_key)!r})"
+        return redact(f"ProviderConfig({shown}, api_key={mask_key(self.api_key)!r})")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from modelprov.exceptions import (
 from modelprov.providers.anthropic import DEFAULT_MAX_TOKENS, AnthropicProvider
 from modelprov.retry import RetryPolicy
 from modelprov.streaming import SSEEvent
-from modelprov.testing import protocols
+from modelprov.testing import protocols, split_utf8
 from modelprov.types import ImagePart, Message, ProviderConfig, TextPart, Tool, ToolCall
 
 BASE = "https://api.anthropic.com"
@@ -538,7 +538,7 @@ def test_decoder_fed_by_fake_server_bytes():
 
     parser, d = SSEParser(), make().new_stream_decoder(None)
     chunks = []
-    for write in protocols.chat_stream("anthropic", "Grüße", [{"id": "toolu_1", "name": "f", "arguments": {"q": "ß"}}], utf8_split=True):
+    for write in split_utf8(protocols.chat_stream("anthropic", "Grüße", [{"id": "toolu_1", "name": "f", "arguments": {"q": "ß"}}])):
         chunks.extend(feed_all(d, parser.feed(write)))
     res = collect(chunks)
     assert res.text == "Grüße" and res.tool_calls[0].arguments == {"q": "ß"} and res.finish_reason == "tool_calls"

@@ -28,7 +28,7 @@ from modelprov.exceptions import (
 )
 from modelprov.providers.ollama import OllamaProvider
 from modelprov.retry import RetryPolicy
-from modelprov.testing import protocols
+from modelprov.testing import protocols, split_utf8
 from modelprov.types import ImagePart, Message, ProviderConfig, TextPart, Tool, ToolCall
 
 BASE = "http://localhost:11434"
@@ -414,7 +414,7 @@ def test_decoder_fed_by_fake_server_bytes():
     from modelprov.streaming import NDJSONParser
 
     parser, d, chunks = NDJSONParser(), make().new_stream_decoder(None), []
-    for write in protocols.chat_stream("ollama", "Grüße aus Köln", [{"id": "call_7", "name": "f", "arguments": {"q": "ß"}}], utf8_split=True):
+    for write in split_utf8(protocols.chat_stream("ollama", "Grüße aus Köln", [{"id": "call_7", "name": "f", "arguments": {"q": "ß"}}])):
         for obj in parser.feed(write):
             chunks.extend(d.feed(obj))
     res = collect(chunks)

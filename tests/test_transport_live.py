@@ -10,10 +10,14 @@ concurrency, and that a secret never reaches logs or exceptions.
 """
 
 import gc
+import http.client
 import json
 import logging
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 import traceback
@@ -87,8 +91,9 @@ def wait_closed(conn, limit=WAIT):
 class Loopback:
     """A threaded HTTP server on 127.0.0.1; ``handler(conn, request) -> keep_alive``."""
 
-    def __init__(self, handler=None):
+    def __init__(self, handler=None, tls=None):
         self.handler = handler or (lambda conn, req: send_json(conn, {"ok": True}) or True)
+        self.tls = tls
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -101,7 +106,7 @@ class Loopback:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, host="127.0.0.1"):
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def _accept(self):
         while not self._stop.is_set():
@@ -115,8 +120,11 @@ class Loopback:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
-        rfile = conn.makefile("rb")
+        rfile = None
         try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            rfile = conn.makefile("rb")
             while not self._stop.is_set():
                 req = read_request(rfile)
                 if req is None:
@@ -130,7 +138,8 @@ class Loopback:
             self.errors.append(exc)
         finally:
             try:
-                rfile.close()
+                if rfile is not None:
+                    rfile.close()
                 conn.close()
             except OSError:
                 pass
@@ -144,8 +153,8 @@ class Loopback:
 def servers():
     made = []
 
-    def factory(handler=None):
-        s = Loopback(handler)
+    def factory(handler=None, tls=None):
+        s = Loopback(handler, tls)
         made.append(s)
         return s
 
@@ -184,6 +193,34 @@ def closed_port():
 # --------------------------------------------------------------------------
 # basic I/O, keep-alive, concurrency
 # --------------------------------------------------------------------------
+
+
+def test_small_body_goes_out_with_the_headers_in_one_write(servers, monkeypatch):
+    from modelprov import _transport_net
+
+    writes = []
+    real_send = http.client.HTTPConnection.send
+
+    def counting_send(self, data):
+        writes.append(bytes(data))
+        return real_send(self, data)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "send", counting_send)
+    srv = servers()
+    t = transport(srv)
+    t.send(POST)
+    assert len(writes) == 1
+    assert writes[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert writes[0].endswith(b"\r\n\r\n" + b'{"model":"m"}')
+    writes.clear()
+    t.send(HTTPRequest("GET", "/models"))
+    assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n")
+    writes.clear()
+    big = "x" * (_transport_net.ONE_WRITE_MAX + 10)
+    t.send(HTTPRequest("POST", "/big", json={"big": big}))
+    assert len(writes) >= 2
+    assert srv.requests[-1][3] == json.dumps({"big": big}, separators=(",", ":")).encode()
+    assert [r[3] for r in srv.requests[:2]] == [b'{"model":"m"}', b""]
 
 
 def test_roundtrip_reuses_one_connection(servers):
@@ -537,6 +574,90 @@ def test_abort_before_reading(servers):
     with pytest.raises(E.ProviderConnectionError, match="aborted"):
         list(r.iter_bytes())
     assert free_slots(t) == 1
+
+
+# --------------------------------------------------------------------------
+# TLS (self-signed loopback certificate made with the openssl CLI)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl CLI not available")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    proc = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        pytest.skip("openssl could not make a certificate")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    return str(cert), ctx
+
+
+def test_https_with_explicit_ca_bundle(servers, tls_files):
+    cert, ctx = tls_files
+    srv = servers(tls=ctx)
+    t = transport(srv, verify=cert)
+    for _ in range(3):
+        assert t.send(POST).json() == {"ok": True}
+    assert srv.connections == 1 and srv.requests[0][3] == b'{"model":"m"}'
+
+
+def test_https_untrusted_certificate_is_tls_error_with_hint(servers, tls_files, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    srv = servers(tls=tls_files[1])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        transport(srv).send(POST)
+    text = str(info.value)
+    assert "TLS error talking to 127.0.0.1" in text
+    assert "REQUESTS_CA_BUNDLE" in text and "truststore" in text and "verify" in text
+    assert info.value.__cause__ is not None
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_requests_ca_bundle_is_used_but_explicit_verify_wins(servers, tls_files, monkeypatch):
+    cert, ctx = tls_files
+    srv = servers(tls=ctx)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+    assert transport(srv).send(POST).json() == {"ok": True}  # env CA bundle honoured on the fast path
+    with pytest.raises(E.ProviderConnectionError, match="TLS error"):
+        transport(srv, verify=True).send(POST)  # explicit verify=True: default CAs, env ignored
+    assert transport(srv, verify=False).send(POST).json() == {"ok": True}
+
+
+def test_missing_ca_bundle_file_is_configuration_error(servers, tls_files, tmp_path):
+    srv = servers(tls=tls_files[1])
+    with pytest.raises(E.ConfigurationError, match="TLS file not found"):
+        transport(srv, verify=str(tmp_path / "missing.pem")).send(POST)
+
+
+def test_plain_http_server_on_https_url_is_tls_error():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(WAIT)
+
+    def answer_in_plain_http():
+        try:
+            conn, _ = listener.accept()
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=answer_in_plain_http, daemon=True).start()
+    t = Transport(f"https://127.0.0.1:{listener.getsockname()[1]}/v1", provider="loop", verify=False)
+    try:
+        with pytest.raises(E.ProviderConnectionError, match="TLS error talking to 127.0.0.1"):
+            t.send(POST)
+    finally:
+        listener.close()
 
 
 # --------------------------------------------------------------------------

@@ -220,6 +220,7 @@ class ChunkStream:
                 permit.record(exc)
             if response is not None:
                 response.close()
+            provider.add_connection_hint(exc)
             raise
 
     def _run(self) -> Iterator[StreamChunk]:
@@ -228,6 +229,9 @@ class ChunkStream:
         provider = self._provider
         provider.validate_config()
         http = provider._with_auth(provider.build_chat_request(self._req))
+        if "Accept" not in http.headers and "accept" not in http.headers:
+            accept = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
+            http.headers["Accept"] = accept
         opened = call_with_retry(
             provider._get_retry(),
             lambda n: self._attempt(n, http),

@@ -34,6 +34,7 @@ from typing import (
 from .._log import get_logger
 from ..exceptions import (
     ConfigurationError,
+    ProviderConnectionError,
     ProviderError,
     ResponseError,
     UnsupportedFeatureError,
@@ -107,8 +108,10 @@ class ModelProvider:
     base_url_env: ClassVar[Tuple[str, ...]] = ()
     requires_api_key: ClassVar[bool] = False
     stream_format: ClassVar[str] = "sse"
-    #: True for providers that do their own I/O-free work (the mock).
+    #: False for providers that do no HTTP at all (the mock).
     uses_http: ClassVar[bool] = True
+    #: Hint added to connection errors (e.g. "is the local server running?").
+    connection_hint: ClassVar[Optional[str]] = None
 
     def __init__(
         self,
@@ -125,6 +128,8 @@ class ModelProvider:
             config = ProviderConfig(name=self.name, base_url=self.default_base_url, default_model=self.default_model)
         if config.base_url is None and self.default_base_url:
             config = config.with_overrides(base_url=self.default_base_url)
+        if config.default_model is None and self.default_model:
+            config = config.with_overrides(default_model=self.default_model)
         self.config = config
         self._transport = transport
         self._retry = retry
@@ -158,7 +163,9 @@ class ModelProvider:
         return self.config.name or self.name
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.instance_name!r} base_url={self.config.base_url!r}>"
+        from .._redact import redact
+
+        return redact(f"<{type(self).__name__} name={self.instance_name!r} base_url={self.config.base_url!r}>")
 
     def missing_key_error(self) -> ConfigurationError:
         """The error raised when a key is required and none is configured."""
@@ -177,6 +184,11 @@ class ModelProvider:
             raise self.missing_key_error()
         if self.uses_http and not self.config.base_url:
             raise ConfigurationError(f"no base_url configured for {self.instance_name}", provider=self.instance_name)
+
+    def add_connection_hint(self, exc: BaseException) -> None:
+        """Put this provider's :attr:`connection_hint` on a connection error."""
+        if self.connection_hint and isinstance(exc, ProviderConnectionError):
+            exc.hint = self.connection_hint
 
     def require(self, feature: str) -> None:
         """Raise :class:`UnsupportedFeatureError` unless the capability ``feature`` is true."""
@@ -347,6 +359,7 @@ class ModelProvider:
             except BaseException as exc:
                 if permit is not None:
                     permit.record(exc)
+                self.add_connection_hint(exc)
                 raise
             if permit is not None:
                 permit.success()
