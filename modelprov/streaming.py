@@ -45,8 +45,6 @@ class SSEEvent(namedtuple("SSEEvent", ("event", "data", "id", "retry"), defaults
     __slots__ = ()
 
 
-
-
 def _excerpt(text: str, limit: int = 80) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -364,12 +364,14 @@ class Transport:
             else:
                 content = _net.read_capped(resp.raw, _errors.MAX_ERROR_BODY)
                 _net.release(resp.raw)
-        except Exception as exc:
+        except BaseException as exc:
             if resp is not None:
                 try:
                     _net.release(resp.raw)
                 except Exception:
                     pass
+            if not isinstance(exc, Exception):  # KeyboardInterrupt & co: connection released, no mapping
+                raise
             mapped = _errors.map_exception(
                 exc, provider=self.provider, method=method, url=url, host=host,
                 connect_timeout=tmo[0], read_timeout=tmo[1], phase=phase,

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from modelprov.cli import main
 

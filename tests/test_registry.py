@@ -73,7 +73,7 @@ def test_unregister_and_unknown_names_suggest_closest():
     assert "ollama" not in reg.list()
     with pytest.raises(ConfigurationError) as info:
         reg.get("openal")
-    assert "did you mean 'openai'" in str(info.value)
+    assert "did you mean 'openai'" in str(info.value).lower()
     with pytest.raises(ConfigurationError, match="unknown provider 'zzz'"):
         reg.unregister("zzz")
 

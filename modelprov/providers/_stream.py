@@ -182,6 +182,9 @@ class ChunkStream:
         opened.finished = True
         if not decoder.done:
             parser.close()
+            errors = getattr(parser, "error_fields", None)
+            if errors:
+                self._raise_error_field(errors[0])
         for chunk in decoder.finish():
             chunk.provider = provider_name
             chunk.request_id = request_id

@@ -22,7 +22,6 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
-    Iterator,
     List,
     Mapping,
     Optional,
