@@ -267,7 +267,7 @@ class Client:
         """Async twin of :meth:`models`."""
         from .async_bridge import get_bridge
 
-        return await get_bridge().run(self.models, provider)
+        return await get_bridge().run(lambda: self.models(provider))
 
     def batch(
         self,

@@ -312,7 +312,9 @@ class ModelProvider:
         """Async twin of :meth:`embed`."""
         from ..async_bridge import get_bridge
 
-        return await get_bridge().run(self.embed, inputs, model=model, **options)
+        import functools
+
+        return await get_bridge().run(functools.partial(self.embed, inputs, model=model, **options))
 
     def close(self) -> None:
         """Release the provider's connections."""
