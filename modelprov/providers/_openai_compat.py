@@ -26,6 +26,7 @@ from ..types import (
     Message,
     ModelInfo,
     ModelResponse,
+    ProviderCapabilities,
     StreamChunk,
     TextPart,
     ToolCall,
@@ -118,6 +119,21 @@ def _decode_vector(value: Any, position: int) -> List[float]:
             vec.byteswap()
         return vec.tolist()
     raise ResponseError(f"embedding {position} is neither a list of floats nor base64 text")
+
+
+#: What the OpenAI chat wire protocol offers; the three OpenAI-family providers declare it.
+OPENAI_WIRE_CAPABILITIES = ProviderCapabilities(
+    chat=True,
+    streaming=True,
+    tools=True,
+    vision=True,
+    json_mode=True,
+    json_schema=True,
+    embeddings=True,
+    list_models=True,
+    seed=True,
+    stop=True,
+)
 
 
 class OpenAICompatProvider(ModelProvider):

@@ -10,7 +10,7 @@ from typing import ClassVar, Dict, Optional, Tuple
 
 from ..exceptions import AuthenticationError, InvalidRequestError, ProviderError
 from ..types import ProviderCapabilities
-from ._openai_compat import OpenAICompatProvider
+from ._openai_compat import OPENAI_WIRE_CAPABILITIES, OpenAICompatProvider
 
 __all__ = ["OpenAIProvider"]
 
@@ -23,18 +23,7 @@ class OpenAIProvider(OpenAICompatProvider):
     """
 
     name: ClassVar[str] = "openai"
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        chat=True,
-        streaming=True,
-        tools=True,
-        vision=True,
-        json_mode=True,
-        json_schema=True,
-        embeddings=True,
-        list_models=True,
-        seed=True,
-        stop=True,
-    )
+    capabilities: ClassVar[ProviderCapabilities] = OPENAI_WIRE_CAPABILITIES
     default_base_url: ClassVar[Optional[str]] = "https://api.openai.com/v1"
     default_model: ClassVar[Optional[str]] = "gpt-4o-mini"
     api_key_env: ClassVar[Tuple[str, ...]] = ("OPENAI_API_KEY",)

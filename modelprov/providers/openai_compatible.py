@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 from ..exceptions import AuthenticationError, ConfigurationError, ModelNotFoundError, ProviderError
 from ..types import ProviderCapabilities, ProviderConfig
-from ._openai_compat import OpenAICompatProvider
+from ._openai_compat import OPENAI_WIRE_CAPABILITIES, OpenAICompatProvider
 
 __all__ = ["OpenAICompatibleProvider"]
 
@@ -57,18 +57,7 @@ class OpenAICompatibleProvider(OpenAICompatProvider):
     """A generic OpenAI-compatible server (default ``http://localhost:8000/v1``, vLLM's)."""
 
     name: ClassVar[str] = "openai_compatible"
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        chat=True,
-        streaming=True,
-        tools=True,
-        vision=True,
-        json_mode=True,
-        json_schema=True,
-        embeddings=True,
-        list_models=True,
-        seed=True,
-        stop=True,
-    )
+    capabilities: ClassVar[ProviderCapabilities] = OPENAI_WIRE_CAPABILITIES
     default_base_url: ClassVar[Optional[str]] = "http://localhost:8000/v1"
     default_model: ClassVar[Optional[str]] = None
     api_key_env: ClassVar[Tuple[str, ...]] = ()

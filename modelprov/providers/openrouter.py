@@ -13,7 +13,7 @@ from typing import ClassVar, Dict, Optional, Tuple
 
 from ..exceptions import AuthenticationError, ModelNotFoundError, ProviderError, QuotaExceededError
 from ..types import ProviderCapabilities
-from ._openai_compat import OpenAICompatProvider
+from ._openai_compat import OPENAI_WIRE_CAPABILITIES, OpenAICompatProvider
 
 __all__ = ["OpenRouterProvider"]
 
@@ -25,18 +25,7 @@ class OpenRouterProvider(OpenAICompatProvider):
     """
 
     name: ClassVar[str] = "openrouter"
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        chat=True,
-        streaming=True,
-        tools=True,
-        vision=True,
-        json_mode=True,
-        json_schema=True,
-        embeddings=True,
-        list_models=True,
-        seed=True,
-        stop=True,
-    )
+    capabilities: ClassVar[ProviderCapabilities] = OPENAI_WIRE_CAPABILITIES
     default_base_url: ClassVar[Optional[str]] = "https://openrouter.ai/api/v1"
     default_model: ClassVar[Optional[str]] = None
     api_key_env: ClassVar[Tuple[str, ...]] = ("OPENROUTER_API_KEY",)
