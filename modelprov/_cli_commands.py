@@ -159,15 +159,21 @@ def cmd_config(args: Any) -> int:
         _out(str(cfg.path))
     elif action == "show":
         names = [args.provider] if args.provider else _provider_names()
-        data = {name: cfg.explain(name, defaults=_defaults(name)) for name in names}
-        data["[modelprov]"] = {"default_model": [cfg.default_model(), cfg.default_model_source()], "aliases": cfg.aliases()}
+        data: Dict[str, Any] = {
+            "modelprov": {"default_model": {"value": cfg.default_model(), "source": cfg.default_model_source()}},
+            "aliases": {k: {"value": v, "source": "file"} for k, v in cfg.aliases().items()},
+        }
+        for name in names:
+            data[f"provider:{name}"] = cfg.explain(name, defaults=_defaults(name))
         if args.json:
             _json(data)
-        else:
-            for section, fields in data.items():
-                _out(f"[{section}]")
-                for field, value in fields.items():
-                    _out(f"  {field} = {redact(value)}")
+            return 0
+        _out(f"# {cfg.path}")
+        for section, fields in data.items():
+            _out(f"[{section}]")
+            for field, item in fields.items():
+                value = "" if item["value"] is None else item["value"]
+                _out(redact(f"  {field} = {value}    ({item['source']})"))
     elif action == "get":
         section, key = _split_key(args.key)
         if "api_key" in key:
