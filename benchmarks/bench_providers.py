@@ -25,7 +25,7 @@ SDKs that are not installed are skipped, so this runs in the project's dev
 venv too. Usage::
 
     python benchmarks/bench_providers.py [--quick] [-r 5] [-n 1000] [-s 40] [--chunks 500]
-        [--providers openai,anthropic,ollama]
+        [--providers openai,anthropic,ollama] [--only json|stream] [--json]
 """
 
 import argparse
@@ -239,6 +239,7 @@ def run(
     repeats: int = 5,
     providers: Tuple[str, ...] = PROVIDERS,
     verbose: bool = False,
+    kinds: Tuple[str, ...] = ("json", "stream"),
 ) -> Dict[str, Any]:
     """Run the benchmark; returns ``{"json": {...}, "stream": {...}, "targets": {...}, ...}``.
 
@@ -248,7 +249,8 @@ def run(
     ``us_per_stream``, ``ratio`` and ``conns_per_req``. Contestants:
     ``modelprov`` (provider), ``client`` (``modelprov.Client``), ``requests``,
     and ``sdk`` when the official SDK is installed.
-    ``result["targets"]`` says which targets are met.
+    ``result["targets"]`` says which targets are met. ``kinds`` selects
+    ``"json"`` and/or ``"stream"``.
     """
     import modelprov
 
@@ -273,30 +275,30 @@ def run(
                 print(f"[{name}] items per stream: {expect}", file=sys.stderr)
             if expect["requests"] < chunks:
                 raise AssertionError(f"{name}: naive loop saw {expect['requests']} events, expected >= {chunks}")
-            if verbose:
-                print(f"[{name}] JSON calls ...", file=sys.stderr)
-            jres = _measure(jsons, calls, repeats, max(20, calls // 10), server)
-            if verbose:
-                print(f"[{name}] streams ...", file=sys.stderr)
-            sres = _measure(sbenches, streams, repeats, max(2, streams // 10), server)
-            base_j = jres["requests"]["cpu_s"]
-            base_s = sres["requests"]["cpu_s"]
-            result["json"][name] = {
-                k: {"us": v["cpu_s"] * 1e6, "ratio": v["cpu_s"] / base_j, "conns_per_req": v["conns_per_req"]}
-                for k, v in jres.items()
-            }
-            result["stream"][name] = {
-                k: {"us": v["cpu_s"] / chunks * 1e6, "us_per_stream": v["cpu_s"] * 1e6, "ratio": v["cpu_s"] / base_s,
-                    "conns_per_req": v["conns_per_req"]}
-                for k, v in sres.items()
-            }  # fmt: skip
-            j, s = result["json"][name], result["stream"][name]
-            result["targets"][name] = {
-                "json_vs_requests": j["modelprov"]["ratio"] <= JSON_TARGET,
-                "json_vs_sdk": ("sdk" not in j) or j["modelprov"]["us"] < j["sdk"]["us"],
-                "stream_vs_requests": s["modelprov"]["ratio"] <= STREAM_TARGET,
-                "stream_vs_sdk": ("sdk" not in s) or s["modelprov"]["us"] < s["sdk"]["us"],
-            }
+            targets = result["targets"][name] = {}
+            if "json" in kinds:
+                if verbose:
+                    print(f"[{name}] JSON calls ...", file=sys.stderr)
+                jres = _measure(jsons, calls, repeats, max(20, calls // 10), server)
+                base_j = jres["requests"]["cpu_s"]
+                j = result["json"][name] = {
+                    k: {"us": v["cpu_s"] * 1e6, "ratio": v["cpu_s"] / base_j, "conns_per_req": v["conns_per_req"]}
+                    for k, v in jres.items()
+                }
+                targets["json_vs_requests"] = j["modelprov"]["ratio"] <= JSON_TARGET
+                targets["json_vs_sdk"] = ("sdk" not in j) or j["modelprov"]["us"] < j["sdk"]["us"]
+            if "stream" in kinds:
+                if verbose:
+                    print(f"[{name}] streams ...", file=sys.stderr)
+                sres = _measure(sbenches, streams, repeats, max(2, streams // 10), server)
+                base_s = sres["requests"]["cpu_s"]
+                s = result["stream"][name] = {
+                    k: {"us": v["cpu_s"] / chunks * 1e6, "us_per_stream": v["cpu_s"] * 1e6, "ratio": v["cpu_s"] / base_s,
+                        "conns_per_req": v["conns_per_req"]}
+                    for k, v in sres.items()
+                }  # fmt: skip
+                targets["stream_vs_requests"] = s["modelprov"]["ratio"] <= STREAM_TARGET
+                targets["stream_vs_sdk"] = ("sdk" not in s) or s["modelprov"]["us"] < s["sdk"]["us"]
     result["all_targets_met"] = all(all(t.values()) for t in result["targets"].values())
     return result
 
@@ -326,6 +328,8 @@ def _print(result: Dict[str, Any]) -> None:
         ("json", "us/call", JSON_TARGET, f"{result['calls']} calls"),
         ("stream", "us/chunk", STREAM_TARGET, f"{result['streams']} streams x {result['chunks']} chunks"),
     ):
+        if not result[kind]:
+            continue
         title = "JSON call" if kind == "json" else "Stream chunk"
         print(f"\n{title}: client CPU, {per} per repeat (target modelprov <= {target}x requests, ahead of every SDK)")
         print(f"  {'provider':<10} {'contestant':<34} {unit:>9} {'x requests':>10} {'conns/req':>9}")
@@ -342,14 +346,18 @@ def _print(result: Dict[str, Any]) -> None:
                 print(f"  {name:<10} ({result['notes'][name]['sdk']})")
     print("\nTargets:")
     for name, t in result["targets"].items():
-        j, s = result["json"][name], result["stream"][name]
-        parts = [
-            f"JSON {j['modelprov']['ratio']:.3f}x requests ({'met' if t['json_vs_requests'] else 'NOT met'})",
-            f"stream {s['modelprov']['ratio']:.3f}x requests ({'met' if t['stream_vs_requests'] else 'NOT met'})",
-        ]
-        if "sdk" in j:
-            parts.append(f"JSON vs SDK {j['modelprov']['us'] / j['sdk']['us']:.3f}x ({'met' if t['json_vs_sdk'] else 'NOT met'})")
-            parts.append(f"stream vs SDK {s['modelprov']['us'] / s['sdk']['us']:.3f}x ({'met' if t['stream_vs_sdk'] else 'NOT met'})")
+        parts = []
+        for kind, label in (("json", "JSON"), ("stream", "stream")):
+            rows = result[kind].get(name)
+            if not rows:
+                continue
+            ok = t[kind + "_vs_requests"]
+            parts.append(f"{label} {rows['modelprov']['ratio']:.3f}x requests ({'met' if ok else 'NOT met'})")
+            if "sdk" in rows:
+                ok = t[kind + "_vs_sdk"]
+                parts.append(f"{label} vs SDK {rows['modelprov']['us'] / rows['sdk']['us']:.3f}x ({'met' if ok else 'NOT met'})")
+            else:
+                parts.append(f"{label} vs SDK: not installed")
         print(f"  {name:<10} " + "; ".join(parts))
     print("all targets met" if result["all_targets_met"] else "some targets NOT met")
 
@@ -362,6 +370,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("-s", "--streams", type=int, default=None, help="streams per repeat (default 40)")
     ap.add_argument("--chunks", type=int, default=500, help="content events per stream (default 500)")
     ap.add_argument("--providers", default=",".join(PROVIDERS), help="comma-separated subset of " + ",".join(PROVIDERS))
+    ap.add_argument("--only", choices=("json", "stream"), default=None, help="run only the JSON or only the stream part")
     ap.add_argument("--json", action="store_true", help="print the result dict as JSON instead of tables")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -377,6 +386,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         repeats=args.repeats or (3 if quick else 5),
         providers=names,
         verbose=args.verbose,
+        kinds=(args.only,) if args.only else ("json", "stream"),
     )
     if args.json:
         print(json.dumps(result, indent=2))

@@ -621,3 +621,26 @@ def test_deadline_default_clock_is_monotonic():
     d = StreamDeadline(idle_timeout=60.0, total_timeout=60.0)
     d.touch()
     d.check()
+
+
+# --- loads_json: json.loads semantics at a lower per-call cost -------------------------------
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": [1, 2.5, "x\\u00e9"], "b": null}', "[]", '"s"', "1", "NaN", ' {"lead": 1}', '{"trail": 1} ', "[1]\r",
+     '{"a": 1}{"b": 2}', "", "   ", "{bad", '{"a": }', "[1,]", "nul"],
+)
+def test_loads_json_matches_json_loads(text):
+    import json
+
+    from modelprov.streaming import loads_json
+
+    try:
+        expected = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError) as info:
+            loads_json(text)
+        assert type(info.value) is type(exc) and str(info.value) == str(exc)
+    else:
+        got = loads_json(text)
+        assert got == expected or (got != got and expected != expected)  # NaN

@@ -15,6 +15,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from ..exceptions import ResponseError
+from ..streaming import loads_json
 from ..types import StreamChunk, ToolCallDelta
 from ._anthropic_wire import error_from_type, map_stop_reason, normalize_usage
 from .base import StreamDecoder
@@ -46,7 +47,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         """Decode one ``SSEEvent``; raises the mapped error for an ``error`` event."""
         name = getattr(event, "event", None)
         try:
-            data = json.loads(event.data)
+            data = loads_json(event.data)
         except ValueError:
             raise ResponseError(
                 f"invalid JSON in Anthropic {name or 'stream'} event: {event.data[:80]!r}", provider=self._provider

@@ -18,6 +18,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..exceptions import ProviderError, ResponseError
+from ..streaming import loads_json
 from ..types import (
     ChatRequest,
     EmbeddingResponse,
@@ -373,7 +374,7 @@ class OpenAIStreamDecoder(StreamDecoder):
             self.done = True
             return []
         try:
-            obj = json.loads(data)
+            obj = loads_json(data)
         except ValueError:
             excerpt = data if len(data) <= 80 else data[:77] + "..."
             raise ResponseError(f"the stream sent data that is not JSON: {excerpt!r}", provider=self.provider.instance_name) from None
