@@ -123,6 +123,13 @@ class ChunkStream:
             except Exception:  # pragma: no cover - defensive
                 pass
 
+    def _total_timeout(self) -> Optional[float]:
+        """The stream's total deadline: the per-call timeout, else the configured one."""
+        configured = self._provider.config.timeout
+        if self._timeout is None:
+            return configured
+        return self._timeout if configured is None else min(self._timeout, configured)
+
     def _new_parser(self) -> Any:
         from ..streaming import NDJSONParser, SSEParser
 
@@ -207,7 +214,7 @@ class ChunkStream:
                 response.iter_bytes(),
                 self._new_parser(),
                 provider.new_stream_decoder(self._req),
-                StreamDeadline(cfg.idle_timeout, cfg.timeout, clock=provider._clock, provider=provider.instance_name),
+                StreamDeadline(cfg.idle_timeout, self._total_timeout(), clock=provider._clock, provider=provider.instance_name),
                 permit,
             )
             with self._lock:
@@ -236,7 +243,7 @@ class ChunkStream:
             accept = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
             http.headers["Accept"] = accept
         opened = call_with_retry(
-            provider._get_retry(),
+            provider._policy_for(self._timeout),
             lambda n: self._attempt(n, http),
             sleep=provider._sleep,
             clock=provider._clock,

@@ -35,6 +35,7 @@ from ..exceptions import (
     ConfigurationError,
     ProviderConnectionError,
     ProviderError,
+    ProviderTimeoutError,
     ResponseError,
     UnsupportedFeatureError,
     ValidationError,
@@ -347,8 +348,18 @@ class ModelProvider:
         headers.update(request.headers)
         return HTTPRequest(request.method, request.path, headers, request.json, request.params, request.stream)
 
-    def _guarded(self, fn: Callable[[int], Any]) -> Any:
-        """Run ``fn(attempt)`` under the retry policy, each attempt under the breaker."""
+    def _policy_for(self, timeout: Optional[float]) -> "RetryPolicy":
+        """The retry policy, with its deadline tightened to a per-call ``timeout``."""
+        policy = self._get_retry()
+        if timeout is not None and (policy.deadline is None or timeout < policy.deadline):
+            policy = policy.with_(deadline=timeout)
+        return policy
+
+    def _guarded(self, fn: Callable[[int], Any], timeout: Optional[float] = None) -> Any:
+        """Run ``fn(attempt)`` under the retry policy, each attempt under the breaker.
+
+        ``timeout`` bounds the whole call, every attempt and wait included.
+        """
         from ..retry import call_with_retry
 
         breaker = self._breaker
@@ -367,7 +378,7 @@ class ModelProvider:
             return result
 
         return call_with_retry(
-            self._get_retry(), attempt, sleep=self._sleep, clock=self._clock, on_retry=self._on_retry, provider=self.instance_name
+            self._policy_for(timeout), attempt, sleep=self._sleep, clock=self._clock, on_retry=self._on_retry, provider=self.instance_name
         )
 
     def _call(self, request: HTTPRequest, timeout: Optional[float], handle: Callable[[Any], Any]) -> Any:
@@ -375,7 +386,16 @@ class ModelProvider:
         self.validate_config()
         request = self._with_auth(request)
         transport = self._get_transport()
-        return self._guarded(lambda n: handle(transport.send(request, timeout=timeout, attempt=n)))
+        clock = self._clock
+        start = clock()
+
+        def send(n: int) -> Any:
+            left = None if timeout is None else timeout - (clock() - start)
+            if left is not None and left <= 0:
+                raise ProviderTimeoutError(f"call timeout of {timeout:g}s exceeded", provider=self.instance_name)
+            return handle(transport.send(request, timeout=left, attempt=n))
+
+        return self._guarded(send, timeout)
 
     def _finish_response(self, response: Any, result: Any) -> Any:
         if getattr(result, "provider", "x") is None:
