@@ -291,10 +291,14 @@ def _print(result: Dict[str, Any]) -> None:
             f"CPU {mp['cpu_s'] / ref['cpu_s']:.2f}x ({'met' if t['cpu'] else 'NOT met'})"
         )
     if result.get("sweep"):
-        print("\nmodelprov bridge pool sweep (DEFAULT_MAX_WORKERS x pool_size):")
-        print(f"  {'workers':>7} {'pool_size':>9} {'wall s':>7} {'CPU s':>7} {'conns/rnd':>9} {'discards':>8}")
+        print("\nmodelprov bridge pool sweep (DEFAULT_MAX_WORKERS x pool_size); floor = ceil(calls / workers) x delay:")
+        print(f"  {'workers':>7} {'pool_size':>9} {'floor s':>7} {'wall s':>7} {'CPU s':>7} {'conns/rnd':>9} {'discards':>8}")
         for row in result["sweep"]:
-            print(f"  {row['workers']:7d} {row['pool_size']:9d} {row['wall_s']:7.3f} {row['cpu_s']:7.3f} {row['conns']:9.0f} {row['discards']:8.0f}")
+            floor = -(-calls // row["workers"]) * delay
+            print(
+                f"  {row['workers']:7d} {row['pool_size']:9d} {floor:7.3f} {row['wall_s']:7.3f} {row['cpu_s']:7.3f} "
+                f"{row['conns']:9.0f} {row['discards']:8.0f}"
+            )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -17,7 +17,9 @@ only client CPU is counted by ``time.process_time()``):
   content event. Targets: modelprov <= 0.8x naive, ahead of every SDK.
 
 Each measurement runs all contestants in the same process, interleaved (order
-rotated per repeat), and reports the median over repeats. The ``conns/req``
+rotated per repeat), and reports the median over repeats; ratios are the
+median of per-repeat ratios (each contestant against the requests loop of the
+same repeat), which cancels most drift on a shared machine. The ``conns/req``
 column is the number of TCP connections the server accepted per request during
 the measurement (1.0 means no connection reuse at all).
 
@@ -91,8 +93,8 @@ def _drain_lines_ndjson(resp: Any) -> int:
     return n
 
 
-def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench], Dict[str, Bench], Dict[str, str]]:
-    """(JSON benches, stream benches, notes) for one provider; keys: modelprov, client, requests, sdk."""
+def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench], Dict[str, Bench], Dict[str, str], List[Callable[[], Any]]]:
+    """(JSON benches, stream benches, notes, closers) for one provider; keys: modelprov, client, requests, sdk."""
     import requests
 
     from modelprov.types import ProviderConfig
@@ -133,6 +135,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
         naive_lines = _drain_lines_ndjson
     client = modelprov.Client(providers={name: cfg})
     target = name + "/m"
+    closers: List[Callable[[], Any]] = [provider.close, client.close, session.close]
 
     def mp_json() -> Any:
         return provider.generate(msgs, model="m", system=SYSTEM, max_tokens=MAX_TOKENS)
@@ -164,10 +167,11 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
     sdk = _sdk(name)
     if sdk is None:
         notes["sdk"] = f"{name} SDK not installed: skipped"
-        return jsons, streams, notes
+        return jsons, streams, notes, closers
     notes["sdk"] = f"{name} {getattr(sdk, '__version__', '?')}"
     if name == "openai":
         oc = sdk.OpenAI(api_key=KEY, base_url=base + "/v1", max_retries=0)
+        closers.append(oc.close)
         create = oc.chat.completions.create
 
         def sdk_json() -> Any:
@@ -182,6 +186,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
 
     elif name == "anthropic":
         ac = sdk.Anthropic(api_key=KEY, base_url=base, max_retries=0)
+        closers.append(ac.close)
         mcreate = ac.messages.create
 
         def sdk_json() -> Any:
@@ -195,6 +200,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
 
     else:
         lc = sdk.Client(host=base)
+        closers.append(getattr(getattr(lc, "_client", None), "close", lambda: None))
 
         def sdk_json() -> Any:
             return lc.chat(model="m", messages=wire_msgs, options={"num_predict": MAX_TOKENS})
@@ -207,7 +213,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
 
     jsons["sdk"] = sdk_json
     streams["sdk"] = sdk_stream
-    return jsons, streams, notes
+    return jsons, streams, notes, closers
 
 
 def _measure(benches: Dict[str, Bench], calls: int, repeats: int, warmup: int, server: LoopbackServer) -> Dict[str, Dict[str, float]]:
@@ -229,7 +235,57 @@ def _measure(benches: Dict[str, Bench], calls: int, repeats: int, warmup: int, s
                 fn()
             cpu[key].append((time.process_time() - start) / calls)
             conns[key].append((server.stats()["connections"] - before) / calls)
-    return {k: {"cpu_s": statistics.median(cpu[k]), "conns_per_req": statistics.median(conns[k])} for k in names}
+    base = cpu.get("requests")
+    out: Dict[str, Dict[str, float]] = {}
+    for k in names:
+        out[k] = {"cpu_s": statistics.median(cpu[k]), "conns_per_req": statistics.median(conns[k])}
+        if base:  # ratio of measurements taken side by side in the same repeat, then the median
+            out[k]["ratio"] = statistics.median(a / b for a, b in zip(cpu[k], base))
+    return out
+
+
+def _run_provider(
+    result: Dict[str, Any],
+    name: str,
+    jsons: Dict[str, Bench],
+    sbenches: Dict[str, Bench],
+    server: LoopbackServer,
+    calls: int,
+    streams: int,
+    chunks: int,
+    repeats: int,
+    kinds: Tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Measure one provider's contestants into ``result``."""
+    # sanity: every streaming contestant sees every content event
+    expect = {k: fn() for k, fn in sbenches.items()}
+    if verbose:
+        print(f"[{name}] items per stream: {expect}", file=sys.stderr)
+    short = {k: n for k, n in expect.items() if n < chunks}
+    if short:
+        raise AssertionError(f"{name}: streams yielded fewer than {chunks} items: {short}")
+    targets = result["targets"][name] = {}
+    if "json" in kinds:
+        if verbose:
+            print(f"[{name}] JSON calls ...", file=sys.stderr)
+        jres = _measure(jsons, calls, repeats, max(20, calls // 10), server)
+        j = result["json"][name] = {
+            k: {"us": v["cpu_s"] * 1e6, "ratio": v["ratio"], "conns_per_req": v["conns_per_req"]} for k, v in jres.items()
+        }
+        targets["json_vs_requests"] = j["modelprov"]["ratio"] <= JSON_TARGET
+        targets["json_vs_sdk"] = ("sdk" not in j) or j["modelprov"]["us"] < j["sdk"]["us"]
+    if "stream" in kinds:
+        if verbose:
+            print(f"[{name}] streams ...", file=sys.stderr)
+        sres = _measure(sbenches, streams, repeats, max(2, streams // 10), server)
+        s = result["stream"][name] = {
+            k: {"us": v["cpu_s"] / chunks * 1e6, "us_per_stream": v["cpu_s"] * 1e6, "ratio": v["ratio"],
+                "conns_per_req": v["conns_per_req"]}
+            for k, v in sres.items()
+        }  # fmt: skip
+        targets["stream_vs_requests"] = s["modelprov"]["ratio"] <= STREAM_TARGET
+        targets["stream_vs_sdk"] = ("sdk" not in s) or s["modelprov"]["us"] < s["sdk"]["us"]
 
 
 def run(
@@ -267,38 +323,13 @@ def run(
         pass
     with LoopbackServer(delay=0.0, chunks=chunks) as server:
         for name in providers:
-            jsons, sbenches, notes = _contestants(name, server.url, modelprov)
+            jsons, sbenches, notes, closers = _contestants(name, server.url, modelprov)
             result["notes"][name] = notes
-            # sanity: every streaming contestant sees every content event
-            expect = {k: fn() for k, fn in sbenches.items()}
-            if verbose:
-                print(f"[{name}] items per stream: {expect}", file=sys.stderr)
-            if expect["requests"] < chunks:
-                raise AssertionError(f"{name}: naive loop saw {expect['requests']} events, expected >= {chunks}")
-            targets = result["targets"][name] = {}
-            if "json" in kinds:
-                if verbose:
-                    print(f"[{name}] JSON calls ...", file=sys.stderr)
-                jres = _measure(jsons, calls, repeats, max(20, calls // 10), server)
-                base_j = jres["requests"]["cpu_s"]
-                j = result["json"][name] = {
-                    k: {"us": v["cpu_s"] * 1e6, "ratio": v["cpu_s"] / base_j, "conns_per_req": v["conns_per_req"]}
-                    for k, v in jres.items()
-                }
-                targets["json_vs_requests"] = j["modelprov"]["ratio"] <= JSON_TARGET
-                targets["json_vs_sdk"] = ("sdk" not in j) or j["modelprov"]["us"] < j["sdk"]["us"]
-            if "stream" in kinds:
-                if verbose:
-                    print(f"[{name}] streams ...", file=sys.stderr)
-                sres = _measure(sbenches, streams, repeats, max(2, streams // 10), server)
-                base_s = sres["requests"]["cpu_s"]
-                s = result["stream"][name] = {
-                    k: {"us": v["cpu_s"] / chunks * 1e6, "us_per_stream": v["cpu_s"] * 1e6, "ratio": v["cpu_s"] / base_s,
-                        "conns_per_req": v["conns_per_req"]}
-                    for k, v in sres.items()
-                }  # fmt: skip
-                targets["stream_vs_requests"] = s["modelprov"]["ratio"] <= STREAM_TARGET
-                targets["stream_vs_sdk"] = ("sdk" not in s) or s["modelprov"]["us"] < s["sdk"]["us"]
+            try:
+                _run_provider(result, name, jsons, sbenches, server, calls, streams, chunks, repeats, kinds, verbose)
+            finally:
+                for close in closers:
+                    close()
     result["all_targets_met"] = all(all(t.values()) for t in result["targets"].values())
     return result
 
