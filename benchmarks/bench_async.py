@@ -80,12 +80,19 @@ class _DiscardCounter(logging.Handler):
             self.count += 1
 
 
-def _install_counter() -> _DiscardCounter:
+def _install_counter() -> Tuple[_DiscardCounter, Callable[[], None]]:
+    """Attach a counter to urllib3's pool logger (its warnings are counted, not printed); returns (counter, undo)."""
     counter = _DiscardCounter()
     log = logging.getLogger("urllib3.connectionpool")
+    propagate = log.propagate
     log.addHandler(counter)
-    log.propagate = False  # keep the warnings off stderr; they are counted instead
-    return counter
+    log.propagate = False
+
+    def undo() -> None:
+        log.removeHandler(counter)
+        log.propagate = propagate
+
+    return counter, undo
 
 
 async def _measure(rounds: Dict[str, Round], repeats: int, server: LoopbackServer, counter: _DiscardCounter) -> Dict[str, Dict[str, float]]:
@@ -246,16 +253,19 @@ def run(calls: int = 256, delay: float = 0.05, repeats: int = 5, sweep: bool = T
     ``workers`` and ``pool_size``; ``result["targets"]`` says which targets
     are met (``None`` when AsyncOpenAI is not installed).
     """
-    counter = _install_counter()
+    counter, undo = _install_counter()
     result: Dict[str, Any] = {"calls": calls, "delay": delay, "repeats": repeats, "python": platform.python_version(), "notes": {}}
-    with LoopbackServer(delay=delay, chunks=8) as server:
+    try:
+        with LoopbackServer(delay=delay, chunks=8) as server:
 
-        async def main() -> None:
-            result["main"] = await _main_comparison(server, calls, repeats, counter, result["notes"])
-            if sweep:
-                result["sweep"] = await _sweep(server, calls, repeats, counter, workers)
+            async def main() -> None:
+                result["main"] = await _main_comparison(server, calls, repeats, counter, result["notes"])
+                if sweep:
+                    result["sweep"] = await _sweep(server, calls, repeats, counter, workers)
 
-        asyncio.run(main())
+            asyncio.run(main())
+    finally:
+        undo()
     main_res = result["main"]
     ref = main_res.get("AsyncOpenAI")
     mp = main_res["modelprov"]

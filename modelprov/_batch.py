@@ -19,11 +19,12 @@ def parse_batch_item(index: int, item: Any) -> Tuple[Optional[str], Any, Dict[st
         return item[0], item[1], {}
     if isinstance(item, dict):
         opts = dict(item)
-        if "messages" not in opts and "prompt" not in opts:
-            raise ValidationError(f"requests[{index}] needs 'messages' (or 'prompt')")
         messages = opts.pop("messages", None)
+        prompt = opts.pop("prompt", None)
         if messages is None:
-            messages = opts.pop("prompt")
+            messages = prompt
+        if messages is None:
+            raise ValidationError(f"requests[{index}] needs 'messages' (or 'prompt')")
         return opts.pop("model", None), messages, opts
     raise ValidationError(f"requests[{index}] must be a prompt string, a (model, messages) pair or a dict")
 
@@ -38,8 +39,8 @@ def run_batch(
     """Run ``client.complete`` for each request with at most ``max_concurrency`` at once."""
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
         raise ValidationError("max_concurrency must be a positive integer")
-    if isinstance(requests, (str, bytes)) or not hasattr(requests, "__len__"):
-        raise ValidationError("requests must be a list")
+    if not isinstance(requests, (list, tuple)):
+        raise ValidationError(f"requests must be a list, not {type(requests).__name__}")
     items = [parse_batch_item(i, r) for i, r in enumerate(requests)]
     total = len(items)
     results: List[Any] = [None] * total
@@ -54,14 +55,13 @@ def run_batch(
             results[index] = client.complete(model, messages, **opts)
         except Exception as exc:  # kept in place; raised later when asked
             results[index] = exc
-        with lock:
+        with lock:  # held across the callback so counts arrive in order, one at a time
             done[0] += 1
-            count = done[0]
-        if on_progress is not None:
-            try:
-                on_progress(count, total)
-            except Exception:
-                log.exception("the batch on_progress callback raised; ignored")
+            if on_progress is not None:
+                try:
+                    on_progress(done[0], total)
+                except Exception:
+                    log.exception("the batch on_progress callback raised; ignored")
 
     from concurrent.futures import ThreadPoolExecutor
 

@@ -138,6 +138,12 @@ def cmd_keys(args: Any) -> int:
     return 0
 
 
+def _is_secret_key(key: str) -> bool:
+    """Config keys whose values may be credentials (compared case-insensitively, as configparser does)."""
+    k = key.lower()
+    return "api_key" in k or "apikey" in k or k.startswith("header") or "token" in k or "secret" in k or "password" in k
+
+
 def _split_key(key: str) -> Tuple[str, str]:
     """``default_model`` -> ([modelprov], default_model); ``aliases.x``; ``provider.NAME.FIELD``."""
     parts = key.split(".")
@@ -176,19 +182,19 @@ def cmd_config(args: Any) -> int:
                 _out(redact(f"  {field} = {value}    ({item['source']})"))
     elif action == "get":
         section, key = _split_key(args.key)
-        if "api_key" in key:
-            raise ValidationError("keys are not printed", hint="use: modelprov keys get NAME")
+        if _is_secret_key(key):
+            raise ValidationError("keys and headers are not printed", hint="use: modelprov keys get NAME")
         if section == "modelprov" and key == "default_model":
             _out(str(cfg.default_model() or ""))
         elif section == "aliases":
             _out(cfg.aliases().get(key, ""))
         else:
             value = cfg.get_value(section, key)
-            _out("" if value is None else str(value))
+            _out("" if value is None else redact(value))
     elif action == "set":
         section, key = _split_key(args.key)
-        if "api_key" in key:
-            raise ValidationError("keys are not set from the command line", hint="use: modelprov keys set NAME")
+        if _is_secret_key(key):
+            raise ValidationError("keys are not set from the command line (they would land in shell history)", hint="use: modelprov keys set NAME")
         cfg.set_value(section, key, args.value)
         _out(f"set {args.key} in {cfg.path}")
     elif action == "unset":
@@ -256,7 +262,10 @@ def cmd_doctor(args: Any) -> int:
 def cmd_batch(args: Any) -> int:
     from .client import Client
 
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    try:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
         requests: List[Any] = []
         for lineno, line in enumerate(stream, 1):
@@ -267,10 +276,15 @@ def cmd_batch(args: Any) -> int:
                 item = json.loads(line)
             except ValueError:
                 raise ValidationError(f"line {lineno} of the batch input is not JSON") from None
-            if isinstance(item, dict) and args.model:
-                item.setdefault("model", args.model)
-            elif isinstance(item, str):
+            if isinstance(item, list) and len(item) == 2:
+                item = {"model": item[0], "messages": item[1]}
+            if isinstance(item, str):
                 item = {"messages": item, "model": args.model}
+            elif isinstance(item, dict):
+                if args.model:
+                    item.setdefault("model", args.model)
+            else:
+                raise ValidationError(f"line {lineno}: expected a prompt string, a [model, prompt] pair or an object")
             requests.append(item)
     finally:
         if stream is not sys.stdin:

@@ -18,7 +18,6 @@ Private helper of :mod:`modelprov.config`; standard library only.
 
 import configparser
 import io
-import logging
 import os
 import stat
 import sys
@@ -26,6 +25,7 @@ import threading
 import warnings
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
+from ._log import get_logger
 from ._redact import SECRET_HEADERS
 from .exceptions import ConfigurationError
 
@@ -44,7 +44,7 @@ __all__ = [
     "update_value",
 ]
 
-logger = logging.getLogger("modelprov.config")
+logger = get_logger("config")
 
 GLOBAL_SECTION = "modelprov"
 ALIASES_SECTION = "aliases"

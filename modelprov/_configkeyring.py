@@ -7,14 +7,14 @@ is never an error here: it is logged at DEBUG on ``modelprov.config`` and the
 caller moves on to the next source. Passwords are never logged.
 """
 
-import logging
 from typing import Any, Dict, Optional, Tuple
 
+from ._log import get_logger
 from ._redact import redact, register_secret
 
 __all__ = ["KEYRING_SERVICE", "KeyringStore"]
 
-logger = logging.getLogger("modelprov.config")
+logger = get_logger("config")
 
 #: The keyring service name; the user name is the provider name.
 KEYRING_SERVICE = "modelprov"

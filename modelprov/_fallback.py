@@ -6,7 +6,8 @@ after its retries, an open breaker, an auth/permission/not-found/quota error,
 a missing key or an unsupported feature, and never on an invalid request.
 Every attempt (retries included) is recorded on the response or on the final
 error. :class:`FallbackStream` does the same for streams, up to the first
-chunk.
+chunk. When the chain runs out, the error raised is the last real failure:
+a later model's missing key does not hide the primary model's outage.
 """
 
 import threading
@@ -32,25 +33,19 @@ __all__ = ["FallbackStream", "HookSet", "run_chain", "should_fall_back"]
 
 log = get_logger("client")
 Target = Tuple[str, str]
+_retries = threading.local()  # per-thread list collecting the retry records of the call in progress
 
 
 def should_fall_back(exc: BaseException) -> bool:
     """Whether the next model of a chain should be tried after ``exc``."""
     if not isinstance(exc, ModelProvError) or isinstance(exc, (ValidationError, InvalidRequestError)):
         return False
-    if isinstance(
-        exc,
-        (
-            CircuitBreakerError,
-            AuthenticationError,
-            PermissionDeniedError,
-            ModelNotFoundError,
-            QuotaExceededError,
-            ConfigurationError,
-            UnsupportedFeatureError,
-        ),
-    ):
+    if isinstance(exc, ConfigurationError):
+        return bool(exc.extra.get("missing_key"))  # never on a typo'd provider or a bad setting
+    if isinstance(exc, (CircuitBreakerError, AuthenticationError, PermissionDeniedError, ModelNotFoundError, QuotaExceededError, UnsupportedFeatureError)):
         return True
+    if exc.extra.get("aborted"):
+        return False
     return bool(exc.retryable) or exc.category.value in ("server", "transient", "timeout", "connection")
 
 
@@ -74,11 +69,16 @@ class HookSet:
         except Exception:  # a user's hook must not break the call
             log.exception("the on_%s hook raised; ignored", hook)
 
-    def retry_adapter(self, provider: str) -> Optional[Callable[[Dict[str, Any], BaseException], None]]:
-        """A provider-level ``on_retry`` that forwards to the client's hook."""
-        if self.on_retry is None:
-            return None
-        return lambda record, exc: self.emit("retry", dict(record, provider=provider))
+    def retry_adapter(self, provider: str) -> Callable[[Dict[str, Any], BaseException], None]:
+        """A provider-level ``on_retry``: records the retry for the response and calls the hook."""
+
+        def on_retry(record: Dict[str, Any], exc: BaseException) -> None:
+            records = getattr(_retries, "records", None)
+            if records is not None:
+                records.append(dict(record, provider=provider, outcome="error"))
+            self.emit("retry", dict(record, provider=provider))
+
+        return on_retry
 
 
 def _record(provider: str, model: str, exc: Optional[BaseException], latency: Optional[float]) -> Dict[str, Any]:
@@ -94,11 +94,6 @@ def _record(provider: str, model: str, exc: Optional[BaseException], latency: Op
     return rec
 
 
-def _usage_dict(resp: ModelResponse) -> Dict[str, Any]:
-    u = resp.usage
-    return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "total_tokens": u.total_tokens}
-
-
 class _Deadline:
     def __init__(self, clock: Callable[[], float], timeout: Optional[float]) -> None:
         self.clock = clock
@@ -106,32 +101,77 @@ class _Deadline:
         self.end = None if timeout is None else clock() + timeout
 
     def remaining(self) -> Optional[float]:
-        if self.end is None:
-            return None
-        return self.end - self.clock()
+        return None if self.end is None else self.end - self.clock()
 
     def expired_error(self, attempts: List[Dict[str, Any]]) -> ProviderTimeoutError:
         return ProviderTimeoutError(f"overall deadline of {self.timeout:g}s exceeded", attempts=attempts)
 
 
-def _attempt_history(exc: BaseException, provider: str, model: str) -> List[Dict[str, Any]]:
-    prior = [dict(r, provider=provider, model=model, outcome="error") for r in getattr(exc, "attempts", [])[:-1]]
-    return prior + [_record(provider, model, exc, None)]
+class _Walk:
+    """Bookkeeping for one walk along a chain: attempts, errors, hooks, deadline."""
+
+    def __init__(self, client: Any, chain: Sequence[Target], timeout: Optional[float], stream: bool) -> None:
+        self.client = client
+        self.hooks: HookSet = client.hooks
+        self.chain = list(chain)
+        self.deadline = _Deadline(client._clock, timeout)
+        self.stream = stream
+        self.attempts: List[Dict[str, Any]] = []
+        self.errors: List[BaseException] = []
+
+    def begin(self, provider: str, model: str) -> Optional[float]:
+        """Check the deadline, emit ``on_request``; returns the time left (or ``None``)."""
+        remaining = self.deadline.remaining()
+        if remaining is not None and remaining <= 0:
+            err = self.deadline.expired_error(self.attempts)
+            self.hooks.emit("error", dict(err.to_dict(), provider=provider, model=model))
+            raise err from (self.errors[-1] if self.errors else None)
+        _retries.records = []
+        self.hooks.emit("request", {"provider": provider, "model": model, "stream": self.stream, "attempt": len(self.attempts) + 1})
+        return remaining
+
+    def _take_retries(self) -> List[Dict[str, Any]]:
+        records = getattr(_retries, "records", None) or []
+        _retries.records = None
+        return [dict(r, model=r.get("model", "")) for r in records]
+
+    def succeeded(self, provider: str, model: str, latency: float) -> None:
+        self.attempts.extend(r for r in self._take_retries() if r.get("provider") == provider)
+        self.attempts.append(_record(provider, model, None, latency))
+
+    def failed(self, index: int, provider: str, model: str, exc: BaseException) -> None:
+        """Record a failure; return to try the next model, or raise the chain's final error."""
+        retries = [r for r in self._take_retries() if r.get("provider") == provider]
+        for r in retries:
+            r["model"] = model
+        self.attempts.extend(retries)
+        self.attempts.append(_record(provider, model, exc, None))
+        self.errors.append(exc)
+        if index + 1 < len(self.chain) and should_fall_back(exc):
+            nxt = self.chain[index + 1]
+            self.hooks.emit(
+                "fallback",
+                {"from": f"{provider}/{model}", "to": f"{nxt[0]}/{nxt[1]}", "error": type(exc).__name__, "message": getattr(exc, "message", str(exc))},
+            )
+            return
+        final = exc
+        if isinstance(exc, ConfigurationError) and exc.extra.get("missing_key"):
+            real = [e for e in self.errors if not isinstance(e, ConfigurationError)]
+            if real:
+                final = real[-1]
+        if isinstance(final, ModelProvError):
+            final.attempts = list(self.attempts)
+            self.hooks.emit("error", dict(final.to_dict(), provider=provider, model=model))
+        if final is exc:
+            raise exc
+        raise final from exc
 
 
 def run_chain(client: Any, chain: Sequence[Target], method: str, messages: Any, timeout: Optional[float], options: Dict[str, Any]) -> ModelResponse:
     """Call ``provider.<method>`` along ``chain`` until one answers (see module docs)."""
-    hooks: HookSet = client.hooks
-    deadline = _Deadline(client._clock, timeout)
-    attempts: List[Dict[str, Any]] = []
-    last: Optional[BaseException] = None
-    for i, (provider_name, model) in enumerate(chain):
-        remaining = deadline.remaining()
-        if remaining is not None and remaining <= 0:
-            err = deadline.expired_error(attempts)
-            hooks.emit("error", dict(err.to_dict(), provider=provider_name, model=model))
-            raise err from last
-        hooks.emit("request", {"provider": provider_name, "model": model, "stream": False, "attempt": len(attempts) + 1})
+    walk = _Walk(client, chain, timeout, stream=False)
+    for i, (provider_name, model) in enumerate(walk.chain):
+        remaining = walk.begin(provider_name, model)
         start = client._clock()
         try:
             provider = client.provider(provider_name)
@@ -140,21 +180,11 @@ def run_chain(client: Any, chain: Sequence[Target], method: str, messages: Any, 
                 call_opts["timeout"] = remaining
             resp: ModelResponse = getattr(provider, method)(messages, model=model, **call_opts)
         except Exception as exc:
-            attempts.extend(_attempt_history(exc, provider_name, model))
-            last = exc
-            if i + 1 < len(chain) and should_fall_back(exc):
-                nxt = chain[i + 1]
-                hooks.emit(
-                    "fallback",
-                    {"from": f"{provider_name}/{model}", "to": f"{nxt[0]}/{nxt[1]}", "error": type(exc).__name__, "message": getattr(exc, "message", str(exc))},
-                )
-                continue
-            if isinstance(exc, ModelProvError):
-                exc.attempts = attempts
-                hooks.emit("error", dict(exc.to_dict(), provider=provider_name, model=model))
-            raise
-        resp.attempts = attempts + [_record(provider_name, model, None, client._clock() - start)]
-        hooks.emit(
+            walk.failed(i, provider_name, model, exc)
+            continue
+        walk.succeeded(provider_name, model, client._clock() - start)
+        resp.attempts = walk.attempts
+        walk.hooks.emit(
             "response",
             {
                 "provider": provider_name,
@@ -162,7 +192,7 @@ def run_chain(client: Any, chain: Sequence[Target], method: str, messages: Any, 
                 "latency_s": resp.latency_s,
                 "request_id": resp.request_id,
                 "finish_reason": resp.finish_reason,
-                "usage": _usage_dict(resp),
+                "usage": {"input_tokens": resp.usage.input_tokens, "output_tokens": resp.usage.output_tokens, "total_tokens": resp.usage.total_tokens},
                 "attempts": len(resp.attempts),
             },
         )
@@ -170,72 +200,33 @@ def run_chain(client: Any, chain: Sequence[Target], method: str, messages: Any, 
     raise AssertionError("empty fallback chain")  # pragma: no cover - chain always has one target
 
 
-class FallbackStream:
-    """A stream over a fallback chain: the next model is tried only before the first chunk.
-
-    Has ``close()`` and a thread-safe ``abort()`` like a provider stream.
-    """
+class _ChainStream:
+    """The working half of :class:`FallbackStream` (the generator holds only this)."""
 
     def __init__(self, client: Any, chain: Sequence[Target], messages: Any, timeout: Optional[float], options: Dict[str, Any]) -> None:
-        self._client = client
-        self._chain = list(chain)
-        self._messages = messages
-        self._timeout = timeout
-        self._options = options
-        self._current: Any = None
-        self._gen: Optional[Iterator[StreamChunk]] = None
-        self._lock = threading.Lock()
-        self._aborted = False
-        #: Attempt records, filled as the chain is walked.
-        self.attempts: List[Dict[str, Any]] = []
-        # Validate arguments now, before any I/O, like provider.stream() does.
-        first = self._client.provider(self._chain[0][0])
-        first.make_request(messages, model=self._chain[0][1], stream=True, **{k: v for k, v in options.items() if k != "timeout"})
-
-    def __iter__(self) -> "FallbackStream":
-        return self
-
-    def __next__(self) -> StreamChunk:
-        if self._gen is None:
-            self._gen = self._run()
-        return next(self._gen)
-
-    def __enter__(self) -> "FallbackStream":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self.walk = _Walk(client, chain, timeout, stream=True)
+        self.messages = messages
+        self.options = options
+        self.current: Any = None
+        self.lock = threading.Lock()
+        self.aborted = False
 
     def abort(self) -> None:
-        """Interrupt the current stream from any thread."""
-        with self._lock:
-            self._aborted = True
-            current = self._current
+        with self.lock:
+            self.aborted = True
+            current = self.current
         if current is not None:
             current.abort()
 
-    def close(self) -> None:
-        """Close the current stream and release its connection."""
-        with self._lock:
-            current = self._current
-        if current is not None:
-            current.close()
-        gen = self._gen
-        if gen is not None:
-            try:
-                gen.close()  # type: ignore[attr-defined]
-            except ValueError:  # running in another thread: abort instead
-                self.abort()
-
     def _open(self, provider_name: str, model: str, remaining: Optional[float]) -> Tuple[Any, Optional[StreamChunk]]:
-        provider = self._client.provider(provider_name)
-        opts = dict(self._options)
+        provider = self.walk.client.provider(provider_name)
+        opts = dict(self.options)
         if remaining is not None:
             opts["timeout"] = remaining
-        stream = provider.stream(self._messages, model=model, **opts)
-        with self._lock:
-            self._current = stream
-            aborted = self._aborted
+        stream = provider.stream(self.messages, model=model, **opts)
+        with self.lock:
+            self.current = stream
+            aborted = self.aborted
         if aborted:
             stream.abort()
         try:
@@ -243,31 +234,22 @@ class FallbackStream:
         except StopIteration:
             return stream, None
 
-    def _run(self) -> Iterator[StreamChunk]:
-        client = self._client
-        hooks: HookSet = client.hooks
-        deadline = _Deadline(client._clock, self._timeout)
-        last: Optional[BaseException] = None
-        for i, (provider_name, model) in enumerate(self._chain):
-            remaining = deadline.remaining()
-            if remaining is not None and remaining <= 0:
-                raise deadline.expired_error(self.attempts) from last
-            hooks.emit("request", {"provider": provider_name, "model": model, "stream": True, "attempt": len(self.attempts) + 1})
-            start = client._clock()
+    def run(self) -> Iterator[StreamChunk]:
+        walk = self.walk
+        clock = walk.client._clock
+        for i, (provider_name, model) in enumerate(walk.chain):
+            if self.aborted:
+                return
+            remaining = walk.begin(provider_name, model)
+            start = clock()
             try:
                 stream, first = self._open(provider_name, model, remaining)
             except Exception as exc:
-                self.attempts.extend(_attempt_history(exc, provider_name, model))
-                last = exc
-                if i + 1 < len(self._chain) and should_fall_back(exc) and not self._aborted:
-                    nxt = self._chain[i + 1]
-                    hooks.emit("fallback", {"from": f"{provider_name}/{model}", "to": f"{nxt[0]}/{nxt[1]}", "error": type(exc).__name__})
-                    continue
-                if isinstance(exc, ModelProvError):
-                    exc.attempts = list(self.attempts)
-                    hooks.emit("error", dict(exc.to_dict(), provider=provider_name, model=model))
-                raise
-            self.attempts.append(_record(provider_name, model, None, client._clock() - start))
+                if self.aborted:
+                    raise
+                walk.failed(i, provider_name, model, exc)
+                continue
+            walk.succeeded(provider_name, model, clock() - start)
             try:
                 if first is not None:
                     yield first
@@ -275,9 +257,87 @@ class FallbackStream:
                         yield chunk
             except Exception as exc:
                 if isinstance(exc, ModelProvError):
-                    hooks.emit("error", dict(exc.to_dict(), provider=provider_name, model=model))
+                    exc.attempts = list(walk.attempts)
+                    walk.hooks.emit("error", dict(exc.to_dict(), provider=provider_name, model=model))
                 raise
             finally:
                 stream.close()
-            hooks.emit("response", {"provider": provider_name, "model": model, "stream": True, "attempts": len(self.attempts)})
+            walk.hooks.emit("response", {"provider": provider_name, "model": model, "stream": True, "attempts": len(walk.attempts)})
             return
+
+
+class FallbackStream:
+    """A stream over a fallback chain: the next model is tried only before the first chunk.
+
+    Has ``close()`` and a thread-safe ``abort()`` like a provider stream, and
+    ``attempts``, the records of every attempt so far.
+    """
+
+    def __init__(self, client: Any, chain: Sequence[Target], messages: Any, timeout: Optional[float], options: Dict[str, Any]) -> None:
+        # Validate the arguments now, before any I/O, as provider.stream() does.
+        first = client.provider(chain[0][0])
+        try:
+            first.make_request(messages, model=chain[0][1], stream=True, **options)
+        except UnsupportedFeatureError:
+            pass  # the chain falls back past a provider lacking a feature, as complete() does
+        self._state = _ChainStream(client, chain, messages, timeout, options)
+        self._gen: Optional[Iterator[StreamChunk]] = None
+        self._closed = False
+        self._running = False
+
+    @property
+    def attempts(self) -> List[Dict[str, Any]]:
+        """One record per attempt so far (retries and fallbacks), oldest first."""
+        return self._state.walk.attempts
+
+    def __iter__(self) -> "FallbackStream":
+        return self
+
+    def __next__(self) -> StreamChunk:
+        if self._closed:
+            raise StopIteration
+        if self._gen is None:
+            self._gen = self._state.run()
+        self._running = True
+        try:
+            return next(self._gen)
+        finally:
+            self._running = False
+            if self._closed:
+                self._finish()
+
+    def __enter__(self) -> "FallbackStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - best effort at teardown
+            pass
+
+    def abort(self) -> None:
+        """Interrupt the current stream from any thread."""
+        self._state.abort()
+
+    def close(self) -> None:
+        """Close the current stream and release its connection (safe from any thread)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._running:
+            self._state.abort()
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        gen = self._gen
+        if gen is None:
+            self._state.aborted = True
+            return
+        try:
+            gen.close()  # type: ignore[attr-defined]
+        except ValueError:  # pragma: no cover - raced with a running next()
+            self._state.abort()

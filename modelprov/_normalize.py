@@ -54,7 +54,7 @@ def _tool_call_from(index: int, tc: Any) -> _t.ToolCall:
     if isinstance(tc, _t.ToolCall):
         return tc
     if not isinstance(tc, Mapping):
-        raise ValidationError(f"messages[{index}].tool_calls entries must be dicts or _t.ToolCall")
+        raise ValidationError(f"messages[{index}].tool_calls entries must be dicts or ToolCall objects")
     fn = tc.get("function", tc)
     name = fn.get("name") if isinstance(fn, Mapping) else None
     if not isinstance(name, str) or not name:
@@ -71,6 +71,24 @@ def _tool_call_from(index: int, tc: Any) -> _t.ToolCall:
 def _message_from(index: int, item: Any) -> _t.Message:
     if isinstance(item, _t.Message):
         msg = item
+        fixed_content = msg.content
+        if isinstance(fixed_content, tuple):
+            fixed_content = list(fixed_content)
+        if isinstance(fixed_content, list) and not all(isinstance(p, (_t.TextPart, _t.ImagePart)) for p in fixed_content):
+            fixed_content = [_part_from_dict(index, j, p) for j, p in enumerate(fixed_content)]
+        calls = msg.tool_calls
+        if calls is None:
+            calls = []
+        if not isinstance(calls, (list, tuple)):
+            raise ValidationError(f"messages[{index}].tool_calls must be a list")
+        if fixed_content is not msg.content or calls is not msg.tool_calls or not all(isinstance(c, _t.ToolCall) for c in calls):
+            msg = _t.Message(
+                role=msg.role,
+                content=fixed_content,
+                tool_calls=[_tool_call_from(index, c) for c in calls],
+                tool_call_id=msg.tool_call_id,
+                name=msg.name,
+            )
     elif isinstance(item, Mapping):
         unknown = set(item) - {"role", "content", "tool_calls", "tool_call_id", "name"}
         if unknown:
@@ -87,7 +105,7 @@ def _message_from(index: int, item: Any) -> _t.Message:
             name=item.get("name"),
         )
     else:
-        raise ValidationError(f"messages[{index}] must be a dict or _t.Message, not {type(item).__name__}")
+        raise ValidationError(f"messages[{index}] must be a dict or Message, not {type(item).__name__}")
     role = msg.role
     if role not in _t.ROLES:
         raise ValidationError(f"messages[{index}] has unknown role {role!r} (expected one of {', '.join(_t.ROLES)})")
@@ -97,9 +115,13 @@ def _message_from(index: int, item: Any) -> _t.Message:
     if isinstance(content, list):
         for j, part in enumerate(content):
             if not isinstance(part, (_t.TextPart, _t.ImagePart)):
-                raise ValidationError(f"messages[{index}].content[{j}] is not a _t.TextPart or _t.ImagePart")
+                raise ValidationError(f"messages[{index}].content[{j}] is not a TextPart or ImagePart")
     if content is None and not (role == "assistant" and msg.tool_calls):
         raise ValidationError(f"messages[{index}] ({role}) has no content")
+    if msg.name is not None and not isinstance(msg.name, str):
+        raise ValidationError(f"messages[{index}].name must be a string")
+    if msg.tool_call_id is not None and not isinstance(msg.tool_call_id, str):
+        raise ValidationError(f"messages[{index}].tool_call_id must be a string")
     if role == "tool" and not msg.tool_call_id:
         raise ValidationError(f"messages[{index}] is a tool message without tool_call_id")
     if msg.tool_calls and role != "assistant":
@@ -149,9 +171,14 @@ def normalize_tools(tools: Optional[Sequence[Any]]) -> Optional[List[_t.Tool]]:
             if not isinstance(fn, Mapping):
                 raise ValidationError(f"tools[{i}].function must be a dict")
             params = fn.get("parameters", fn.get("input_schema")) or {"type": "object", "properties": {}}
-            tool = _t.Tool(name=fn.get("name"), description=fn.get("description"), parameters=dict(params))  # type: ignore[arg-type]
+            if not isinstance(params, Mapping):
+                raise ValidationError(f"tools[{i}].parameters must be a JSON Schema object (a dict)")
+            description = fn.get("description")
+            if description is not None and not isinstance(description, str):
+                raise ValidationError(f"tools[{i}].description must be a string")
+            tool = _t.Tool(name=fn.get("name"), description=description, parameters=dict(params))  # type: ignore[arg-type]
         else:
-            raise ValidationError(f"tools[{i}] must be a _t.Tool or a dict")
+            raise ValidationError(f"tools[{i}] must be a Tool or a dict")
         if not isinstance(tool.name, str) or not tool.name:
             raise ValidationError(f"tools[{i}] has no name")
         if not all(c.isalnum() or c in "_-" for c in tool.name) or len(tool.name) > 64:

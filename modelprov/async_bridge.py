@@ -17,33 +17,31 @@ in Jupyter (``run_sync``). :func:`get_bridge` is the process-wide one. Traps han
 
 import asyncio
 import atexit
-import collections
 import concurrent.futures
 import dataclasses
-import logging
 import os
 import queue
 import threading
 import weakref
-from typing import Any, AsyncGenerator, Callable, Coroutine, Deque, Iterable, List, Optional, Set, TypeVar
+from typing import Any, AsyncGenerator, Callable, Coroutine, Iterable, List, Optional, Set, TypeVar
 
+from ._bridge_channel import _END, _Channel
+from ._log import get_logger
 from .exceptions import ProviderTimeoutError
 
-__all__ = ["DEFAULT_MAX_WORKERS", "DEFAULT_QUEUE_SIZE", "AsyncBridge", "BridgeStats", "get_bridge", "reset_bridge", "run_sync"]
+__all__ = ["DEFAULT_MAX_WORKERS", "DEFAULT_QUEUE_SIZE", "AsyncBridge", "BridgeStats", "get_bridge", "reset_bridge", "run_sync", "set_bridge"]
 
 T = TypeVar("T")
 _Fut = concurrent.futures.Future
-_log = logging.getLogger("modelprov.async_bridge")
+_log = get_logger("async_bridge")
 
-#: Worker threads per bridge when ``max_workers`` is not given. The work is I/O
-#: bound (threads mostly wait on sockets), so this is far above the CPU count;
-#: an open stream holds one thread for its whole life. Tune it with the
-#: concurrency benchmark (256 calls against a 50 ms loopback server).
-DEFAULT_MAX_WORKERS = 64
+#: Worker threads per bridge by default. An open stream holds a thread for its
+#: life, so this caps concurrency (wall ~ ceil(calls / workers) x latency).
+#: benchmarks/bench_async.py, 256 calls: at 50 ms each, 64-256 workers tie (GIL
+#: bound); at 500 ms, 64 take 2.1 s and 256 take 0.6 s. Threads start lazily.
+DEFAULT_MAX_WORKERS = 256
 #: Items a stream's producer thread may run ahead of its consumer.
 DEFAULT_QUEUE_SIZE = 8
-_POLL = 0.25  # how often a waiting thread re-checks that the other side is still there
-_END = object()
 _Call = List[bool]  # [settled]: a call's outcome is counted once, by whoever knows it first
 
 
@@ -88,68 +86,6 @@ class BridgeStats:
     timed_out: int = 0
     active: int = 0
     peak_active: int = 0
-
-
-class _Channel:
-    """What one stream's consumer (on its event loop) and producer thread share."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
-        self.loop, self.maxsize = loop, maxsize
-        self.cond = threading.Condition(threading.Lock())
-        self.buffer: Deque[Any] = collections.deque()
-        self.produced = self.taken = 0  # items pushed / items the consumer took
-        self.producer_waiting = False
-        self.waiter: Optional["asyncio.Future[None]"] = None  # the parked consumer
-        self.source: Any = None  # what make_iterator() returned, once it has
-        self.stop = self.done = False  # stop: the consumer left or the bridge shuts down; done: closed
-        self.error: Optional[BaseException] = None  # what the consumer raises at the end
-        self.stop_error: Optional[BaseException] = None  # why the bridge stopped it
-
-    def push(self, item: Any = _END, error: Optional[BaseException] = None) -> bool:
-        """Add an item, or with the default ``_END`` finish; wake the consumer. False: stop."""
-        with self.cond:
-            if self.done:
-                return False
-            if item is _END:
-                self.error, self.done = error, True
-            else:
-                self.buffer.append(item)
-                self.produced += 1
-            waiter, self.waiter = self.waiter, None
-        if waiter is not None:
-            try:
-                self.loop.call_soon_threadsafe(_set_none, waiter)
-            except RuntimeError:  # the consumer's loop is closed: nobody is listening
-                self.stop = True
-        return not self.stop
-
-    def wait_for_room(self) -> bool:
-        """Block until the consumer made room; False when the stream must stop."""
-        with self.cond:
-            while not self.stop and self.produced - self.taken >= self.maxsize:
-                self.producer_waiting = True
-                self.cond.wait(_POLL)
-                self.stop = self.stop or self.loop.is_closed()
-            self.producer_waiting = False
-            return not self.stop
-
-    def request_stop(self, error: Optional[BaseException] = None) -> None:
-        """Stop the producer and ``abort()`` the stream if it is still running (thread-safe)."""
-        with self.cond:
-            self.stop = True
-            self.stop_error = self.stop_error or error
-            self.cond.notify_all()
-            abort, self.source = (None if self.done else getattr(self.source, "abort", None)), None  # once
-        if callable(abort):
-            try:
-                abort()
-            except Exception:  # pragma: no cover - defensive
-                _log.debug("abort() of a bridged stream failed", exc_info=True)
-
-
-def _set_none(fut: "asyncio.Future[None]") -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class AsyncBridge:
@@ -456,6 +392,19 @@ def get_bridge() -> AsyncBridge:
                 _default = AsyncBridge()
             bridge = _default
     return bridge
+
+
+def set_bridge(bridge: AsyncBridge) -> Optional[AsyncBridge]:
+    """Make ``bridge`` the process-wide bridge (e.g. ``AsyncBridge(max_workers=32)``); returns the old one.
+
+    The old bridge is not shut down: calls running on it finish there.
+    """
+    global _default
+    if not isinstance(bridge, AsyncBridge):
+        raise TypeError(f"set_bridge() takes an AsyncBridge, not {type(bridge).__name__}")
+    with _default_lock:
+        old, _default = _default, bridge
+    return old
 
 
 def reset_bridge() -> None:

@@ -14,7 +14,6 @@ Standard library only; the monotonic clock is injectable.
 import contextlib
 import enum
 import itertools
-import logging
 import math
 import threading
 import time
@@ -22,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple, TypeVar
 
+from ._log import get_logger
 from ._redact import redact
 from .exceptions import (
     CircuitBreakerError,
@@ -34,7 +34,7 @@ from .exceptions import (
 
 __all__ = ["CircuitBreaker", "CircuitState", "CircuitStats", "Permit"]
 
-logger = logging.getLogger("modelprov.circuit_breaker")
+logger = get_logger("circuit_breaker")
 
 T = TypeVar("T")
 
@@ -402,11 +402,14 @@ class CircuitBreaker:
         Failures: ``ServerError`` (incl. overloaded), ``ProviderTimeoutError``,
         ``ProviderConnectionError``, ``ResponseError``, foreign ``OSError`` and
         ``TimeoutError``. Ignored: everything else (4xx incl. rate limit and
-        quota, validation, ``CancelledError``, ``KeyboardInterrupt``, ...).
+        quota, validation, ``CancelledError``, ``KeyboardInterrupt``, errors
+        marked ``aborted`` because the caller stopped the call, ...).
         """
         if not isinstance(exc, Exception) or _is_named(exc, "CancelledError"):
             return IGNORED
         if isinstance(exc, ModelProvError):
+            if exc.extra.get("aborted"):
+                return IGNORED  # the caller aborted or cancelled: not the provider's fault
             return FAILURE if isinstance(exc, _FAILURE_TYPES) else IGNORED
         if isinstance(exc, OSError) or _is_named(exc, "TimeoutError"):
             return FAILURE

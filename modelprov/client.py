@@ -76,10 +76,32 @@ class Client:
         for name, settings in (providers or {}).items():
             if not isinstance(settings, Mapping):
                 raise ValidationError(f"providers[{name!r}] must be a dict of settings")
+        if fallbacks is None:
+            fallbacks = []
         if isinstance(fallbacks, str):
             fallbacks = [fallbacks]
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValidationError("timeout must be a positive number of seconds")
+        if not isinstance(fallbacks, (list, tuple)) or not all(isinstance(f, str) and f for f in fallbacks):
+            raise ValidationError("fallbacks must be a list of 'provider/model' strings")
+        _check_timeout(timeout)
+        if retry is not None:
+            from .retry import RetryPolicy
+
+            if not isinstance(retry, RetryPolicy):
+                raise ValidationError(f"retry must be a modelprov.RetryPolicy, not {type(retry).__name__}")
+        if breaker is True:
+            breaker = None
+        if breaker is not None and breaker is not False:
+            if not isinstance(breaker, Mapping):
+                raise ValidationError("breaker must be True, False or a dict of CircuitBreaker settings")
+            from .circuit_breaker import CircuitBreaker
+
+            try:
+                CircuitBreaker("check", **dict(breaker))
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"invalid breaker settings: {exc}") from None
+        for hook_name, hook in (("on_request", on_request), ("on_response", on_response), ("on_retry", on_retry), ("on_fallback", on_fallback), ("on_error", on_error)):
+            if hook is not None and not callable(hook):
+                raise ValidationError(f"{hook_name} must be callable")
         self._init_args = dict(
             providers={k: dict(v) for k, v in (providers or {}).items()},
             retry=retry,
@@ -92,13 +114,13 @@ class Client:
             on_retry=on_retry,
             on_fallback=on_fallback,
             on_error=on_error,
-            config_path=getattr(config, "path", None) if config is not None else None,
+            config=config,
             sleep=sleep,
             clock=clock,
         )
-        self._setup(config)
+        self._setup()
 
-    def _setup(self, config: Any) -> None:
+    def _setup(self) -> None:
         a = self._init_args
         self._providers_cfg: Dict[str, Dict[str, Any]] = a["providers"]
         self._retry = a["retry"]
@@ -109,7 +131,7 @@ class Client:
         self._sleep = a["sleep"]
         self._clock = a["clock"]
         self.hooks = HookSet(a["on_request"], a["on_response"], a["on_retry"], a["on_fallback"], a["on_error"])
-        self._config = config
+        self._config = a["config"]
         self._lock = threading.Lock()
         self._instances: Dict[str, Any] = {}
         self._breakers: Dict[Tuple[str, str], Any] = {}
@@ -120,12 +142,7 @@ class Client:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self._init_args = state
-        config = None
-        if state.get("config_path"):
-            from .config import ConfigManager
-
-            config = ConfigManager(state["config_path"])
-        self._setup(config)
+        self._setup()
 
     def __repr__(self) -> str:
         return f"<Client providers={sorted(self._providers_cfg)} fallbacks={self.fallbacks}>"
@@ -192,7 +209,7 @@ class Client:
         from .registry import get_registry
 
         settings = dict(self._providers_cfg.get(name, {}))
-        cls, cfg = get_registry().resolve(name, **settings)
+        cls, cfg = get_registry().resolve(name, config=self._config, **settings)
         kwargs: Dict[str, Any] = dict(sleep=self._sleep, clock=self._clock, on_retry=self.hooks.retry_adapter(name))
         if self._retry is not None:
             kwargs["retry"] = self._retry
@@ -211,7 +228,7 @@ class Client:
             if breaker is None:
                 settings = dict(self._breaker_cfg or {})
                 settings.setdefault("clock", self._clock)
-                breaker = self._breakers[key] = CircuitBreaker(f"{cfg.name}@{cfg.base_url or '-'}", **settings)
+                breaker = self._breakers[key] = CircuitBreaker(cfg.name, **settings)
             return breaker
 
     def breaker(self, name: str) -> Any:
@@ -227,17 +244,28 @@ class Client:
         return chain
 
     # ----------------------------------------------------------------- API
+    def _call_args(self, timeout: Optional[float], options: Dict[str, Any]) -> Optional[float]:
+        _check_timeout(timeout)
+        if "stream" in options:
+            raise ValidationError("pass no 'stream' option: use stream() for a stream, complete() for a whole answer")
+        return self.timeout if timeout is None else timeout
+
     def complete(self, model: Optional[str], messages: Any, *, timeout: Optional[float] = None, **options: Any) -> ModelResponse:
         """Send a chat request and return the whole answer (see :class:`Client` for fallbacks)."""
-        return run_chain(self, self._chain(model), "generate", messages, timeout or self.timeout, options)
+        timeout = self._call_args(timeout, options)
+        return run_chain(self, self._chain(model), "generate", messages, timeout, options)
 
     def stream(self, model: Optional[str], messages: Any, *, timeout: Optional[float] = None, **options: Any) -> FallbackStream:
         """Stream an answer as :class:`StreamChunk` objects; falls back only before the first chunk."""
-        return FallbackStream(self, self._chain(model), messages, timeout or self.timeout, options)
+        timeout = self._call_args(timeout, options)
+        return FallbackStream(self, self._chain(model), messages, timeout, options)
 
-    def embed(self, model: Optional[str], inputs: Union[str, Sequence[str]], **options: Any) -> EmbeddingResponse:
-        """Embed a string or a list of strings with ``model``."""
+    def embed(self, model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
+        """Embed a string or a list of strings with ``model`` (``timeout`` defaults to the client's)."""
+        timeout = self._call_args(timeout, options)
         provider, name = self.resolve(model)
+        if timeout is not None:
+            options["timeout"] = timeout
         return self.provider(provider).embed(inputs, model=name, **options)
 
     def models(self, provider: str) -> List[ModelInfo]:
@@ -254,8 +282,8 @@ class Client:
         """Async twin of :meth:`stream`; cancelling or breaking out closes the HTTP stream."""
         from .async_bridge import get_bridge
 
-        chunks = self.stream(model, messages, **options)
-        return get_bridge().iterate(lambda: chunks)
+        # built on a bridge thread: resolving config (maybe a slow keyring) never blocks the loop
+        return get_bridge().iterate(lambda: self.stream(model, messages, **options))
 
     async def aembed(self, model: Optional[str], inputs: Union[str, Sequence[str]], **options: Any) -> EmbeddingResponse:
         """Async twin of :meth:`embed`."""
@@ -360,3 +388,8 @@ def astream(model: Optional[str], messages: Any, **options: Any) -> AsyncIterato
 async def aembed(model: Optional[str], inputs: Union[str, Sequence[str]], **options: Any) -> EmbeddingResponse:
     """``Client().aembed`` on the default client."""
     return await get_default_client().aembed(model, inputs, **options)
+
+
+def _check_timeout(timeout: Any) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+        raise ValidationError(f"timeout must be a positive number of seconds, not {timeout!r}")

@@ -23,12 +23,12 @@ Standard library only; ``keyring`` is imported lazily. Secrets never appear in
 messages, logs or reprs.
 """
 
-import logging
 import os
 import threading
 from dataclasses import fields as _dc_fields
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from ._log import get_logger
 from . import _configfile as _cf
 from ._configkeyring import KEYRING_SERVICE, KeyringStore
 from ._configvalues import (
@@ -61,7 +61,7 @@ __all__ = [
     "reset_config",
 ]
 
-logger = logging.getLogger("modelprov.config")
+logger = get_logger("config")
 
 default_config_path = _cf.default_config_path
 platform_config_path = _cf.platform_config_path
@@ -107,6 +107,15 @@ class ConfigManager:
 
     def __repr__(self) -> str:
         return f"ConfigManager(path={self.path!r}, use_keyring={self._keyring.enabled})"
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Pickles as its settings (for clients shipped to worker processes); an injected
+        # keyring module stays behind, and a custom environ mapping travels as a plain dict.
+        environ = None if self._environ is None else dict(self._environ)
+        return {"path": self._path, "environ": environ, "use_keyring": self._keyring.enabled}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["path"], environ=state["environ"], use_keyring=state["use_keyring"])  # type: ignore[misc]
 
     @property
     def environ(self) -> Mapping[str, str]:

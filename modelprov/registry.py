@@ -8,20 +8,21 @@ imported relatively. A broken plugin is logged and skipped; it never breaks
 the registry. Everything here is thread-safe.
 """
 
+import dataclasses
 import difflib
 import importlib
-import logging
 import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ._log import get_logger
 from .exceptions import ConfigurationError
 from .types import ProviderCapabilities, ProviderConfig
 
 __all__ = ["ENTRY_POINT_GROUP", "ProviderRegistry", "ProviderStatus", "get_registry", "reset_registry"]
 
-log = logging.getLogger("modelprov.registry")
+log = get_logger("registry")
 
 ENTRY_POINT_GROUP = "modelprov.providers"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -159,7 +160,7 @@ class ProviderRegistry:
 
     def _drop_instances(self, name: str) -> None:
         for key in [k for k in self._instances if k[0] == name]:
-            self._instances.pop(key, None)
+            _close_quietly(self._instances.pop(key, None))
 
     def list(self) -> List[str]:
         """Registered provider names (classes not yet imported included), sorted."""
@@ -195,9 +196,13 @@ class ProviderRegistry:
             return get_config()
         return self._config
 
-    def resolve(self, name: str, **overrides: Any) -> Tuple[type, ProviderConfig]:
-        """The class and effective :class:`ProviderConfig` for ``name`` (a type or a named instance)."""
-        config = self._get_config()
+    def resolve(self, name: str, *, config: Any = None, **overrides: Any) -> Tuple[type, ProviderConfig]:
+        """The class and effective :class:`ProviderConfig` for ``name`` (a type or a named instance).
+
+        ``config`` is the :class:`~modelprov.config.ConfigManager` to read
+        (the registry's own by default); ``overrides`` are explicit settings.
+        """
+        config = config if config is not None else self._get_config()
         type_name = overrides.pop("type", None) or config.provider_type(name) or name
         cls = self.get_class(type_name)
         defaults = cls.config_defaults()
@@ -216,18 +221,17 @@ class ProviderRegistry:
     def get(self, name: str, **overrides: Any) -> Any:
         """A cached, configured instance; the cache key is the effective config."""
         cls, cfg = self.resolve(name, **overrides)
-        try:
-            key: Any = (name, cls, cfg)
-            hash(key)
-        except TypeError:
-            return cls(cfg)
+        key = (name, cls, _cache_key(cfg))
         with self._lock:
             inst = self._instances.get(key)
         if inst is not None:
             return inst
         inst = cls(cfg)
         with self._lock:
-            return self._instances.setdefault(key, inst)
+            kept = self._instances.setdefault(key, inst)
+        if kept is not inst:  # another thread built the same one first
+            _close_quietly(inst)
+        return kept
 
     def available(self) -> List[ProviderStatus]:
         """Every registered and configured provider name, with whether it is usable now."""
@@ -257,6 +261,24 @@ class ProviderRegistry:
                 inst.close()
             except Exception:  # pragma: no cover - defensive
                 pass
+
+
+def _cache_key(cfg: ProviderConfig) -> Any:
+    """A hashable key for a config, even when its options hold lists or dicts."""
+    try:
+        hash(cfg)
+        return cfg
+    except TypeError:
+        options = tuple((k, repr(v)) for k, v in cfg.options)
+        return (dataclasses.replace(cfg, options=()), options)
+
+
+def _close_quietly(inst: Any) -> None:
+    if inst is not None:
+        try:
+            inst.close()
+        except Exception:  # pragma: no cover - defensive
+            log.debug("closing a dropped provider instance failed", exc_info=True)
 
 
 _registry: Optional[ProviderRegistry] = None

@@ -22,6 +22,7 @@ import time
 from datetime import timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
+from ._log import get_logger
 from ._redact import redact
 from .exceptions import (
     AuthenticationError,
@@ -38,7 +39,7 @@ from .exceptions import (
 
 __all__ = ["RetryPolicy", "call_with_retry", "parse_retry_after", "parse_should_retry", "server_wait_hint"]
 
-logger = logging.getLogger("modelprov.retry")
+logger = get_logger("retry")
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from ._redact import mask_key, redact
+from ._redact import mask_key, redact, redact_headers
 from .exceptions import ValidationError
 
 __all__ = [
@@ -72,6 +72,8 @@ class ImagePart:
         given = [x for x in (self.url, self.data, self.path) if x is not None]
         if len(given) != 1:
             raise ValidationError("an image needs exactly one of url=, data= or path=")
+        if self.url is not None and not isinstance(self.url, str):
+            raise ValidationError(f"image url must be a string, not {type(self.url).__name__}")
         if self.path is not None and not isinstance(self.path, (str, os.PathLike)):
             raise ValidationError("image path must be a string or path-like")
         if self.data is not None and not isinstance(self.data, (bytes, bytearray)):
@@ -351,7 +353,8 @@ class ProviderConfig:
     proxy: Optional[str] = None
     verify: Union[bool, str, None] = None
     cert: Union[str, Tuple[str, str], None] = None
-    pool_size: int = 32
+    #: Connections kept per host; matches the async bridge's default worker count.
+    pool_size: int = 256
     trust_env: bool = True
     use_truststore: bool = False
     headers: Tuple[Tuple[str, str], ...] = ()
@@ -390,9 +393,11 @@ class ProviderConfig:
         return replace(self, **changes)
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr and getattr(self, f.name) not in (None, ())
-        )
+        def show(name: str) -> Any:
+            value = getattr(self, name)
+            return tuple(redact_headers(dict(value)).items()) if name == "headers" else value
+
+        shown = ", ".join(f"{f.name}={show(f.name)!r}" for f in fields(self) if f.repr and getattr(self, f.name) not in (None, ()))
         return redact(f"ProviderConfig({shown}, api_key={mask_key(self.api_key)!r})")
 
 
@@ -409,6 +414,12 @@ class HTTPRequest:
     json: Any = None
     params: Optional[Dict[str, Any]] = None
     stream: bool = False
+
+    def __repr__(self) -> str:
+        return redact(
+            f"HTTPRequest(method={self.method!r}, path={self.path!r}, headers={redact_headers(self.headers)!r}, "
+            f"params={self.params!r}, stream={self.stream!r})"
+        )
 
 
 @dataclass

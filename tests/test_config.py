@@ -155,7 +155,7 @@ def test_defaults_only(cfg):
     pc = cfg.provider_config("openai", defaults=OPENAI)
     assert (pc.name, pc.type, pc.base_url, pc.default_model, pc.api_key) == (
         "openai", "openai", "https://api.openai.com/v1", "gpt-4o-mini", None)
-    assert pc.connect_timeout == 5.0 and pc.pool_size == 32
+    assert pc.connect_timeout == 5.0 and pc.pool_size == 256
     assert set(cfg.provenance("openai", defaults=OPENAI).values()) == {"default"}
 
 

@@ -61,9 +61,14 @@ def test_replies_option_and_bad_script():
 
     p = MockProvider(ProviderConfig(name="mock", options=(("replies", ("a", "b")),)))
     assert [p.generate("x", model="m").text for _ in range(3)] == ["a", "b", "x"]
-    p.push(object())
-    with pytest.raises(ValidationError):
-        p.generate("x", model="m")
+    with pytest.raises(ValidationError, match="scripted reply 0"):
+        p.push(object())
+    with pytest.raises(ValidationError, match="needs a 'name'"):
+        p.push({"tool_calls": [{"arguments": {}}]})
+    with pytest.raises(ValidationError, match="unknown key"):
+        p.push({"txt": "typo"})
+    p.push({"tool_calls": [{"name": "f", "arguments": '{"a": 1}'}]})
+    assert p.generate("x", model="m").tool_calls[0].arguments == {"a": 1}
 
 
 def test_validation_before_any_work():

@@ -17,7 +17,7 @@ LAYERS = {
     "exceptions": 1,
     "types": 2, "_log": 2, "_normalize": 2,
     "_collect": 3, "config": 3, "_configfile": 3, "_configvalues": 3, "_configkeyring": 3, "retry": 3, "streaming": 3,
-    "circuit_breaker": 3, "async_bridge": 3,
+    "circuit_breaker": 3, "async_bridge": 3, "_bridge_channel": 3,
     "transport": 4,
     "providers": 5,
     "registry": 6,

@@ -86,6 +86,8 @@ def normalize_response_format(fmt: Any) -> Optional[Dict[str, Any]]:
         return {"type": "json_object"}
     if kind == "json_schema":
         spec = fmt.get("json_schema", fmt)
+        if not isinstance(spec, Mapping):
+            raise ValidationError("response_format json_schema must be an object with a 'schema'")
         schema = spec.get("schema")
         if not isinstance(schema, Mapping):
             raise ValidationError("response_format json_schema needs a 'schema' object")
@@ -131,6 +133,8 @@ def build_chat_request_object(
     if system is not None and not isinstance(system, str):
         raise ValidationError("system must be a string")
     norm_tools = normalize_tools(tools)
+    if provider_options is not None and not isinstance(provider_options, Mapping):
+        raise ValidationError("provider_options must be a dict")
     opts: Dict[str, Any] = dict(provider_options or {})
     opts.update(extra)
     return ChatRequest(

@@ -2,17 +2,26 @@
 
 Opening the stream and reading up to its first chunk happens under the retry
 policy and the circuit breaker (a stream that fails before anything reached
-the caller is retried); after that, errors are raised as they are. The idle
-and total deadlines are enforced here, between meaningful events: keep-alive
-comments and pings do not reset the idle clock. ``abort()`` may be called
-from any thread and unblocks a pending read.
+the caller is retried); after that, errors are raised as they are. Deadlines:
+a per-call ``timeout`` bounds every attempt and wait of the call; the idle
+deadline runs between meaningful events (keep-alive comments and pings do
+not reset it) and also caps each socket read, so a silent server is caught
+too. ``abort()`` may be called from any thread and unblocks a pending read or
+a retry wait; a stream stopped by its caller never counts against the
+provider's circuit breaker.
+
+The generator doing the work holds only a :class:`_StreamState`, never the
+:class:`ChunkStream` wrapper, so a stream that is dropped without ``close()``
+is finalised at once by reference counting: its connection goes back to the
+pool and its breaker permit is released.
 """
 
 import json
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
-from ..exceptions import ModelProvError, ProviderError, ServerError
+from ..exceptions import ModelProvError, ProviderConnectionError, ProviderError, ServerError
 from ..types import ChatRequest, StreamChunk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,108 +46,81 @@ class _Open:
         self.finished = False
 
 
-class ChunkStream:
-    """An iterator of :class:`~modelprov.types.StreamChunk` for one streamed answer.
+class _StreamState:
+    """Everything one stream needs; shared by the wrapper and its generator."""
 
-    Use it in a ``for`` loop or a ``with`` block. ``close()`` releases the
-    connection; ``abort()`` (thread-safe) interrupts a read blocked in
-    another thread. Nothing is sent until the first ``next()``.
-    """
-
-    def __init__(self, provider: "ModelProvider", req: ChatRequest, *, timeout: Optional[float] = None) -> None:
-        self._provider = provider
-        self._req = req
-        self._timeout = timeout
-        self._gen: Optional[Iterator[StreamChunk]] = None
-        self._open: Optional[_Open] = None
-        self._aborted = False
-        self._closed = False
-        self._running = False
-        self._lock = threading.Lock()
-        #: The request id of the HTTP response, once known.
+    def __init__(self, provider: "ModelProvider", req: ChatRequest, timeout: Optional[float]) -> None:
+        self.provider = provider
+        self.req = req
+        self.timeout = timeout
+        self.opened: Optional[_Open] = None
+        self.aborted = threading.Event()
+        self.lock = threading.Lock()
         self.request_id: Optional[str] = None
+        self.start: Optional[float] = None
 
-    def __iter__(self) -> "ChunkStream":
-        return self
-
-    def __next__(self) -> StreamChunk:
-        if self._closed:
-            raise StopIteration
-        if self._gen is None:
-            self._gen = self._run()
-        self._running = True
-        try:
-            return next(self._gen)
-        finally:
-            self._running = False
-
-    def __enter__(self) -> "ChunkStream":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass
-
+    # ------------------------------------------------------------- control
     def abort(self) -> None:
-        """Interrupt the stream from any thread; a blocked read returns promptly."""
-        with self._lock:
-            self._aborted = True
-            opened = self._open
+        with self.lock:
+            self.aborted.set()
+            opened = self.opened
         if opened is not None:
             try:
                 opened.response.abort()
             except Exception:  # pragma: no cover - defensive
                 pass
 
-    def close(self) -> None:
-        """Stop the stream and release its connection (safe to call twice)."""
-        if self._closed:
-            return
-        if self._running:
-            # next() is executing in another thread: unblock it; it cleans up.
-            self.abort()
-            self._closed = True
-            return
-        self._closed = True
-        gen = self._gen
-        if gen is not None:
-            try:
-                gen.close()  # type: ignore[attr-defined]
-            except ValueError:  # pragma: no cover - raced with a running next()
-                self.abort()
-        else:
-            self._release()
-
-    # ----------------------------------------------------------------- work
-    def _release(self) -> None:
-        opened = self._open
+    def release(self) -> None:
+        opened = self.opened
         if opened is not None:
             try:
                 opened.response.close()
             except Exception:  # pragma: no cover - defensive
                 pass
 
-    def _total_timeout(self) -> Optional[float]:
-        """The stream's total deadline: the per-call timeout, else the configured one."""
-        configured = self._provider.config.timeout
-        if self._timeout is None:
-            return configured
-        return self._timeout if configured is None else min(self._timeout, configured)
+    def aborted_error(self) -> ProviderConnectionError:
+        return ProviderConnectionError("stream aborted by the caller", provider=self.provider.instance_name, retryable=False, aborted=True)
 
-    def _new_parser(self) -> Any:
+    def sleep(self, seconds: float) -> None:
+        """Retry waits: the provider's (injectable) sleep, cut short by ``abort()``."""
+        provider = self.provider
+        if provider._sleep is time.sleep:
+            self.aborted.wait(seconds)
+        else:
+            provider._sleep(seconds)
+        if self.aborted.is_set():
+            raise self.aborted_error()
+
+    # ------------------------------------------------------------ deadlines
+    def left(self) -> Optional[float]:
+        """Seconds left of the per-call timeout (``None`` without one)."""
+        if self.timeout is None or self.start is None:
+            return self.timeout
+        return self.timeout - (self.provider._clock() - self.start)
+
+    def total_timeout(self) -> Optional[float]:
+        """The total deadline for this attempt: time left of the call, else the configured one."""
+        configured = self.provider.config.timeout
+        left = self.left()
+        if left is None:
+            return configured
+        return left if configured is None else min(left, configured)
+
+    def read_timeout(self) -> Optional[float]:
+        """Socket read timeout for one attempt: the idle deadline and the time left cap it."""
+        caps = [t for t in (self.provider.config.idle_timeout, self.left()) if t is not None]
+        return max(min(caps), 0.001) if caps else None
+
+    # ------------------------------------------------------------ decoding
+    def new_parser(self) -> Any:
         from ..streaming import NDJSONParser, SSEParser
 
-        if self._provider.stream_format == "ndjson":
-            return NDJSONParser(provider=self._provider.instance_name)
+        if self.provider.stream_format == "ndjson":
+            return NDJSONParser(provider=self.provider.instance_name)
         return SSEParser()
 
-    def _raise_error_field(self, value: str) -> None:
-        provider = self._provider
+    def raise_error_field(self, value: str) -> None:
+        provider = self.provider
         try:
             body = json.loads(value)
         except ValueError:
@@ -156,12 +138,12 @@ class ChunkStream:
             exc.provider = provider.instance_name
         raise exc
 
-    def _read(self, opened: _Open, until_output: bool) -> Iterator[StreamChunk]:
+    def read(self, opened: _Open, until_output: bool) -> Iterator[StreamChunk]:
         """Yield decoded chunks; with ``until_output`` stop after the first batch."""
         parser = opened.parser
         decoder = opened.decoder
         deadline = opened.deadline
-        provider_name = self._provider.instance_name
+        provider_name = self.provider.instance_name
         request_id = opened.response.request_id
         keepalive = decoder.is_keepalive
         feed = decoder.feed
@@ -180,7 +162,7 @@ class ChunkStream:
                     break
             errors = getattr(parser, "error_fields", None)
             if errors:
-                self._raise_error_field(errors[0])
+                self.raise_error_field(errors[0])
             if decoder.done:
                 break
             deadline.check()
@@ -191,85 +173,169 @@ class ChunkStream:
             parser.close()
             errors = getattr(parser, "error_fields", None)
             if errors:
-                self._raise_error_field(errors[0])
+                self.raise_error_field(errors[0])
         for chunk in decoder.finish():
             chunk.provider = provider_name
             chunk.request_id = request_id
             yield chunk
 
-    def _attempt(self, attempt: int, http: Any) -> _Open:
+    # --------------------------------------------------------------- work
+    def attempt(self, attempt: int, http: Any) -> _Open:
+        from ..exceptions import ProviderTimeoutError
         from ..streaming import StreamDeadline
 
-        provider = self._provider
+        provider = self.provider
         breaker = provider._breaker
+        if self.aborted.is_set():
+            raise self.aborted_error()
+        left = self.left()
+        if left is not None and left <= 0:
+            raise ProviderTimeoutError(f"call timeout of {self.timeout:g}s exceeded", provider=provider.instance_name)
         permit = breaker.acquire() if breaker is not None else None
         response = None
         try:
-            if self._aborted:
-                raise ProviderError("stream aborted before it started", provider=provider.instance_name)
-            response = provider._get_transport().send(http, timeout=self._timeout, attempt=attempt)
+            response = provider._get_transport().send(http, timeout=self.read_timeout(), attempt=attempt)
             cfg = provider.config
             opened = _Open(
                 response,
                 response.iter_bytes(),
-                self._new_parser(),
-                provider.new_stream_decoder(self._req),
-                StreamDeadline(cfg.idle_timeout, self._total_timeout(), clock=provider._clock, provider=provider.instance_name),
+                self.new_parser(),
+                provider.new_stream_decoder(self.req),
+                StreamDeadline(cfg.idle_timeout, self.total_timeout(), clock=provider._clock, provider=provider.instance_name),
                 permit,
             )
-            with self._lock:
-                self._open = opened
-                aborted = self._aborted
+            with self.lock:
+                self.opened = opened
+                aborted = self.aborted.is_set()
             if aborted:
                 response.abort()
             self.request_id = response.request_id
-            opened.pending = list(self._read(opened, until_output=True))
+            opened.pending = list(self.read(opened, until_output=True))
             return opened
         except BaseException as exc:
             if permit is not None:
-                permit.record(exc)
+                if self.aborted.is_set():
+                    permit.ignore()
+                else:
+                    permit.record(exc)
             if response is not None:
                 response.close()
             provider.add_connection_hint(exc)
             raise
 
-    def _run(self) -> Iterator[StreamChunk]:
+    def run(self) -> Iterator[StreamChunk]:
         from ..retry import call_with_retry
 
-        provider = self._provider
+        provider = self.provider
         provider.validate_config()
-        http = provider._with_auth(provider.build_chat_request(self._req))
+        http = provider._with_auth(provider.build_chat_request(self.req))
         if "Accept" not in http.headers and "accept" not in http.headers:
-            accept = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
-            http.headers["Accept"] = accept
+            http.headers["Accept"] = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
+        self.start = provider._clock()
         opened = call_with_retry(
-            provider._policy_for(self._timeout),
-            lambda n: self._attempt(n, http),
-            sleep=provider._sleep,
+            provider._policy_for(self.timeout),
+            lambda n: self.attempt(n, http),
+            sleep=self.sleep,
             clock=provider._clock,
             on_retry=provider._on_retry,
             provider=provider.instance_name,
         )
         permit = opened.permit
         try:
-            for chunk in opened.pending:
+            pending, opened.pending = opened.pending, []
+            for chunk in pending:
                 yield chunk
-            opened.pending = []
             if not opened.finished:
-                for chunk in self._read(opened, until_output=False):
+                for chunk in self.read(opened, until_output=False):
                     yield chunk
         except GeneratorExit:
             if permit is not None:
-                permit.ignore()
+                # the caller stopped reading: a success if the answer was complete, else no verdict
+                permit.success() if opened.decoder.done else permit.ignore()
             raise
         except BaseException as exc:
             if permit is not None:
-                permit.record(exc)
-            if isinstance(exc, ModelProvError) and self._aborted:
+                permit.ignore() if self.aborted.is_set() else permit.record(exc)
+            if isinstance(exc, ModelProvError) and self.aborted.is_set():
                 exc.extra.setdefault("aborted", True)
             raise
         else:
             if permit is not None:
                 permit.success()
         finally:
-            self._release()
+            self.release()
+
+
+class ChunkStream:
+    """An iterator of :class:`~modelprov.types.StreamChunk` for one streamed answer.
+
+    Use it in a ``for`` loop or a ``with`` block. ``close()`` releases the
+    connection; ``abort()`` (thread-safe) interrupts a read or a retry wait
+    blocked in another thread. Nothing is sent until the first ``next()``.
+    """
+
+    def __init__(self, provider: "ModelProvider", req: ChatRequest, *, timeout: Optional[float] = None) -> None:
+        self._state = _StreamState(provider, req, timeout)
+        self._gen: Optional[Iterator[StreamChunk]] = None
+        self._closed = False
+        self._running = False
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The request id of the HTTP response, once known."""
+        return self._state.request_id
+
+    def __iter__(self) -> "ChunkStream":
+        return self
+
+    def __next__(self) -> StreamChunk:
+        if self._closed:
+            raise StopIteration
+        if self._gen is None:
+            self._gen = self._state.run()
+        self._running = True
+        try:
+            return next(self._gen)
+        finally:
+            self._running = False
+            if self._closed:  # closed from another thread while we were busy
+                self._finish()
+
+    def __enter__(self) -> "ChunkStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - best effort at teardown
+            pass
+
+    def abort(self) -> None:
+        """Interrupt the stream from any thread; a blocked read or wait returns promptly."""
+        self._state.abort()
+
+    def close(self) -> None:
+        """Stop the stream and release its connection (safe to call twice, from any thread)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._running:
+            # next() is executing in another thread: unblock it; it finishes the cleanup.
+            self._state.abort()
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        gen = self._gen
+        if gen is None:
+            self._state.aborted.set()
+            return
+        try:
+            gen.close()  # type: ignore[attr-defined]
+        except ValueError:  # pragma: no cover - raced with a running next()
+            self._state.abort()
+        except ProviderError:  # pragma: no cover - cleanup errors never escape close()
+            pass

@@ -176,6 +176,7 @@ class ModelProvider:
             f"no API key for {name}",
             provider=name,
             hint=f"set {' or '.join(envs)}, or run: modelprov keys set {name}",
+            missing_key=True,
         )
 
     def validate_config(self) -> None:
@@ -261,7 +262,7 @@ class ModelProvider:
 
     def generate(self, messages: Union[MessageInput, Sequence[MessageInput]], *, model: Optional[str] = None, **options: Any) -> ModelResponse:
         """Send a chat request and return the whole answer."""
-        timeout = options.pop("timeout", None)
+        timeout = _call_timeout(options)
         req = self.make_request(messages, model=model, **options)
         return self._chat(req, timeout=timeout)
 
@@ -271,20 +272,25 @@ class ModelProvider:
         The returned iterator has ``close()`` and a thread-safe ``abort()``.
         Validation happens here, before the first ``next()``.
         """
-        timeout = options.pop("timeout", None)
+        timeout = _call_timeout(options)
         req = self.make_request(messages, model=model, stream=True, **options)
         return self._open_stream(req, timeout=timeout)
 
     def embed(self, inputs: Union[str, Sequence[str]], *, model: Optional[str] = None, **options: Any) -> EmbeddingResponse:
         """Embed one string or a list of strings."""
         self.require("embeddings")
-        items = [inputs] if isinstance(inputs, str) else list(inputs)
+        if isinstance(inputs, str):
+            items = [inputs]
+        elif isinstance(inputs, (list, tuple)):
+            items = list(inputs)
+        else:
+            raise ValidationError(f"inputs must be a string or a list of strings, not {type(inputs).__name__}")
         if not items or not all(isinstance(x, str) for x in items):
             raise ValidationError("inputs must be a non-empty string or list of strings")
         use_model = model or self.config.default_model
         if not use_model:
             raise ValidationError(f"no model given for {self.instance_name} embeddings")
-        timeout = options.pop("timeout", None)
+        timeout = _call_timeout(options)
         return self._embed(items, use_model, options, timeout=timeout)
 
     def list_models(self) -> List[ModelInfo]:
@@ -298,7 +304,7 @@ class ModelProvider:
 
         import functools
 
-        timeout = options.pop("timeout", None)
+        timeout = _call_timeout(options)
         req = self.make_request(messages, model=model, **options)
         return await get_bridge().run(functools.partial(self._chat, req, timeout=timeout))
 
@@ -318,8 +324,9 @@ class ModelProvider:
         return await get_bridge().run(functools.partial(self.embed, inputs, model=model, **options))
 
     def close(self) -> None:
-        """Release the provider's connections."""
-        transport = self._transport
+        """Release the provider's connections; the next call opens new ones."""
+        with self._lock:
+            transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
 
@@ -443,3 +450,14 @@ class ModelProvider:
     def _open_stream(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ChunkStream:
         return ChunkStream(self, req, timeout=timeout)
 
+
+def _call_timeout(options: Dict[str, Any]) -> Optional[float]:
+    """Pop and check the per-call ``timeout``; refuse a ``stream`` option (use stream())."""
+    if "stream" in options:
+        raise ValidationError("pass no 'stream' option: call stream() for a stream, generate() for a whole answer")
+    timeout = options.pop("timeout", None)
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValidationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)

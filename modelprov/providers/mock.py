@@ -100,16 +100,22 @@ class MockProvider(ModelProvider):
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self._queue: Deque[Any] = deque(self.config.option("replies") or ())
+        self._queue: Deque[Any] = deque()
         self._qlock = threading.Lock()
         #: Every :class:`ChatRequest` this provider received, oldest first.
         self.requests: List[ChatRequest] = []
+        self.push(*(self.config.option("replies") or ()))
 
     # --------------------------------------------------------------- script
     def push(self, *replies: Any) -> "MockProvider":
-        """Queue scripted replies (see module docs); returns ``self``."""
+        """Queue scripted replies (see module docs); returns ``self``.
+
+        Each reply is checked here, so a malformed script fails at ``push``
+        with a :class:`ValidationError`, not later inside a call.
+        """
+        checked = [_check_reply(i, r) for i, r in enumerate(replies)]
         with self._qlock:
-            self._queue.extend(replies)
+            self._queue.extend(checked)
         return self
 
     def clear(self) -> None:
@@ -147,9 +153,8 @@ class MockProvider(ModelProvider):
         if isinstance(item, (list, tuple)) and all(isinstance(x, ToolCall) for x in item):
             return self._response(req, "", list(item))
         if isinstance(item, dict):
-            calls = [c if isinstance(c, ToolCall) else ToolCall(id=c.get("id", f"call_{i}"), name=c["name"], arguments=dict(c.get("arguments", {})))
-                     for i, c in enumerate(item.get("tool_calls", []))]
-            return self._response(req, item.get("text", ""), calls, item.get("finish_reason"))
+            item = _check_reply(0, item)
+            return self._response(req, item.get("text") or "", list(item.get("tool_calls") or []), item.get("finish_reason"))
         raise ValidationError(f"unsupported scripted reply of type {type(item).__name__}")
 
     def _echo(self, req: ChatRequest) -> ModelResponse:
@@ -215,7 +220,9 @@ class MockProvider(ModelProvider):
         return _MockStream(chunks)
 
     def _embed(self, inputs: List[str], model: str, options: Dict[str, Any], *, timeout: Optional[float] = None) -> EmbeddingResponse:
-        dims = int(options.get("dimensions", 8))
+        dims = options.get("dimensions", 8)
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 4096:
+            raise ValidationError("dimensions must be an integer from 1 to 4096")
         vectors = []
         for text in inputs:
             digest = hashlib.sha256(text.encode("utf-8")).digest()
@@ -226,3 +233,36 @@ class MockProvider(ModelProvider):
     def _list_models(self) -> List[ModelInfo]:
         return [ModelInfo(id=m, provider=self.instance_name, name=f"mock {m}") for m in MODELS]
 
+
+def _check_reply(index: int, item: Any) -> Any:
+    """Validate one scripted reply; dict replies come back with their tool calls as ToolCall objects."""
+    where = f"scripted reply {index}"
+    if isinstance(item, (str, ModelResponse, ToolCall, BaseException)):
+        return item
+    if isinstance(item, type) and issubclass(item, BaseException):
+        return item
+    if isinstance(item, (list, tuple)) and item and all(isinstance(x, ToolCall) for x in item):
+        return list(item)
+    if not isinstance(item, dict):
+        raise ValidationError(f"{where}: expected a str, ModelResponse, ToolCall(s), dict or exception, not {type(item).__name__}")
+    unknown = set(item) - {"text", "tool_calls", "finish_reason"}
+    if unknown:
+        raise ValidationError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    if item.get("text") is not None and not isinstance(item["text"], str):
+        raise ValidationError(f"{where}: text must be a string")
+    calls = []
+    for j, c in enumerate(item.get("tool_calls") or []):
+        if isinstance(c, ToolCall):
+            calls.append(c)
+            continue
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c["name"]:
+            raise ValidationError(f"{where}: tool_calls[{j}] needs a 'name'")
+        args = c.get("arguments", {})
+        call_id = str(c.get("id") or f"call_{j}")
+        if isinstance(args, str):
+            calls.append(ToolCall.from_json_text(call_id, c["name"], args))
+        elif isinstance(args, dict):
+            calls.append(ToolCall(id=call_id, name=c["name"], arguments=dict(args)))
+        else:
+            raise ValidationError(f"{where}: tool_calls[{j}].arguments must be a dict or a JSON string")
+    return dict(item, tool_calls=calls)

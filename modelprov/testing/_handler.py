@@ -10,7 +10,6 @@ server stops.
 """
 
 import json
-import logging
 import select
 import socket
 import socketserver
@@ -21,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 from urllib.parse import parse_qs
 
+from .._log import get_logger
 from .replies import Headers, Payload, RecordedRequest, Reply
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FakeHTTPServer", "FakeHandler", "POLL_INTERVAL"]
 
-log = logging.getLogger("modelprov.testing")
+log = get_logger("testing")
 
 #: Seconds between liveness checks while a reply waits (delay, chunk_delay, stall).
 POLL_INTERVAL = 0.02
