@@ -186,15 +186,18 @@ class Client:
             raise ValidationError("model must be a non-empty 'provider/model' string")
         model = cfg.resolve_alias(model.strip())
         provider, sep, name = model.partition("/")
-        if not sep or not name:
-            from .registry import get_registry
+        from .registry import get_registry
 
-            known = provider in self._providers_cfg or provider in get_registry() or provider in cfg.provider_names()
-            if not known:
+        registry = get_registry()
+        known = provider in self._providers_cfg or provider in registry or provider in cfg.provider_names()
+        if not known:
+            if not sep:
                 raise ConfigurationError(
                     f"model {model!r} has no provider prefix",
                     hint="write it as 'provider/model', e.g. 'openai/gpt-4o-mini' or 'ollama/llama3.2'",
                 )
+            raise registry.unknown_error(provider)
+        if not sep or not name:
             inst = self.provider(provider)
             name = inst.config.default_model or ""
             if not name:

@@ -155,7 +155,7 @@ class ProviderRegistry:
         self._discover()
         with self._lock:
             if self._classes.pop(name, None) is None and self._lazy.pop(name, None) is None:
-                raise self._unknown(name)
+                raise self.unknown_error(name)
             self._drop_instances(name)
 
     def _drop_instances(self, name: str) -> None:
@@ -171,7 +171,8 @@ class ProviderRegistry:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.list()
 
-    def _unknown(self, name: str) -> ConfigurationError:
+    def unknown_error(self, name: str) -> ConfigurationError:
+        """The error for an unknown provider name, suggesting the closest known one."""
         with self._lock:
             known = sorted(set(self._classes) | set(self._lazy))
             broken = self._broken.get(name)
@@ -186,7 +187,7 @@ class ProviderRegistry:
         self._discover()
         cls = self._load(name)
         if cls is None:
-            raise self._unknown(name)
+            raise self.unknown_error(name)
         return cls
 
     def _get_config(self) -> Any:

@@ -58,6 +58,7 @@ class _StreamState:
         self.lock = threading.Lock()
         self.request_id: Optional[str] = None
         self.start: Optional[float] = None
+        self.answered = False  # a chunk with a finish reason reached the caller
 
     # ------------------------------------------------------------- control
     def abort(self) -> None:
@@ -157,6 +158,8 @@ class _StreamState:
                     chunk.provider = provider_name
                     chunk.request_id = request_id
                     produced = True
+                    if chunk.finish_reason:
+                        self.answered = True
                     yield chunk
                 if decoder.done:
                     break
@@ -251,7 +254,7 @@ class _StreamState:
         except GeneratorExit:
             if permit is not None:
                 # the caller stopped reading: a success if the answer was complete, else no verdict
-                permit.success() if opened.decoder.done else permit.ignore()
+                permit.success() if (opened.decoder.done or self.answered) else permit.ignore()
             raise
         except BaseException as exc:
             if permit is not None:
