@@ -15,6 +15,9 @@ from .exceptions import ValidationError
 
 __all__ = ["normalize_messages", "normalize_tools"]
 
+#: Roles whose ``{"role", "content": str}`` dicts need no further checks (the fast path).
+_PLAIN_ROLES = ("user", "system", "assistant")
+
 # --------------------------------------------------------------------------
 
 
@@ -148,9 +151,17 @@ def normalize_messages(messages: Union[str, _t.Message, Mapping[str, Any], Seque
     if not messages:
         raise ValidationError("messages is empty: give at least one message")
     out = []
+    Message = _t.Message
     for i, item in enumerate(messages):
+        if type(item) is dict and len(item) == 2:
+            # Fast path: a plain {"role": ..., "content": "text"} dict passes every check below.
+            content = item.get("content")
+            role = item.get("role")
+            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
+                out.append(Message(role, content))
+                continue
         if isinstance(item, str):
-            out.append(_t.Message(role="user", content=item))
+            out.append(Message(role="user", content=item))
         else:
             out.append(_message_from(i, item))
     return out

@@ -3,34 +3,44 @@
 * :func:`make_adapter` / :func:`make_session`: one ``requests.Session`` per
   transport with an ``HTTPAdapter`` sized from ``pool_size``, urllib3 retries
   off, optionally a ``truststore`` SSL context (never ``inject_into_ssl``).
+  For the transport's own direct requests the adapter looks the pool up once
+  per origin and builds a lean ``requests.Response`` (see :class:`Adapter`).
 * :func:`resolve_settings`: proxies, ``verify`` and ``cert`` for one
   scheme+host, from explicit settings first and requests' environment
   conventions second (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY``,
   ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``); loopback hosts bypass an
   environment proxy; ``~/.netrc`` is never read.
-* :func:`iter_raw`, :func:`release`, :func:`abort_raw`: prompt streaming reads
-  from a urllib3 response, returning its connection to the pool, and
-  unblocking a read pending in another thread. Works on urllib3 1.26 and 2.x.
+* :func:`iter_raw`, :func:`drain`, :func:`release`, :func:`abort_raw`: prompt
+  streaming reads from a urllib3 response (chunked bodies through the bulk
+  reader of :mod:`._transport_chunked`), finishing a body briefly so its
+  connection is reused, returning the connection to the pool, and unblocking
+  a read pending in another thread. Works on urllib3 1.26 and 2.x.
 """
 
+import datetime
 import ipaddress
 import os
 import socket
 import ssl
-from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
+import time
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies, select_proxy, should_bypass_proxies
 from urllib3 import connection as _u3conn
 from urllib3 import connectionpool as _u3pool
 from urllib3.util.retry import Retry
 
+from ._transport_chunked import iter_chunked
 from .exceptions import ConfigurationError
 
 __all__ = [
     "ConnectionSettings",
     "abort_raw",
+    "drain",
     "find_socket",
     "is_loopback",
     "iter_raw",
@@ -46,6 +56,7 @@ ProxyType = Union[str, Mapping[str, str], None]
 
 #: Bytes asked for per read when the body is not chunked.
 READ_SIZE = 64 * 1024
+_NO_TIME = datetime.timedelta(0)
 
 
 class ConnectionSettings(NamedTuple):
@@ -173,14 +184,67 @@ if _u3pool.HTTPSConnectionPool.ConnectionCls is _u3conn.HTTPSConnection:  # ssl 
 
 
 class Adapter(HTTPAdapter):
-    """``HTTPAdapter`` whose direct pools send small bodies with the headers in one write."""
+    """``HTTPAdapter`` whose direct pools send small bodies with the headers in one write.
+
+    Requests the transport prepares carry ``mp_origin`` (their scheme and
+    host). For those, on a direct connection, the pool is looked up once per
+    origin and TLS settings instead of per request, the URL sent is the path
+    without a proxy lookup, and the ``requests.Response`` is built without
+    the cookie extraction and charset sniffing the transport never uses.
+    Anything else sent through the session gets requests' own behaviour.
+    """
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         """Create the pool manager, then switch it to the one-write connection classes."""
+        self._mp_pools: Dict[Any, Any] = {}
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
         classes = getattr(self.poolmanager, "pool_classes_by_scheme", None)
         if isinstance(classes, dict) and set(classes) == {"http", "https"}:
             self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+
+    def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None, cert: Any = None) -> Any:
+        """The pool for ``request``; cached per origin, ``verify`` and ``cert`` for the transport's direct requests."""
+        origin = getattr(request, "mp_origin", None)
+        if origin is None or proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        key = (origin, verify, cert)
+        pool = self._mp_pools.get(key)
+        if pool is None or pool.pool is None:  # first use, or closed (adapter closed, pool evicted)
+            pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+            self._mp_pools[key] = pool
+        return pool
+
+    def request_url(self, request: Any, proxies: Any) -> str:
+        """The URL to send: the path for the transport's direct requests (no proxy to consult)."""
+        if proxies or getattr(request, "mp_origin", None) is None:
+            return super().request_url(request, proxies)
+        return request.path_url  # type: ignore[no-any-return]
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """A ``requests.Response``; for the transport's requests without cookies and charset sniffing."""
+        if getattr(req, "mp_origin", None) is None:
+            return super().build_response(req, resp)
+        response = requests.Response.__new__(requests.Response)
+        response._content = False
+        response._content_consumed = False
+        response._next = None
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.raw = resp
+        response.url = req.url
+        response.encoding = None
+        response.history = []
+        response.reason = resp.reason
+        response.cookies = RequestsCookieJar()
+        response.elapsed = _NO_TIME
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        """Close every pool (the pool cache is emptied too)."""
+        self._mp_pools.clear()
+        super().close()
 
 
 class TruststoreAdapter(Adapter):
@@ -243,13 +307,19 @@ def _iter_read1(read1: Any, size: int, **kw: Any) -> Iterator[bytes]:
         yield data
 
 
-def iter_raw(raw: Any, size: int = READ_SIZE) -> Iterator[bytes]:
+def iter_raw(raw: Any, size: int = READ_SIZE, join: Optional[List[bool]] = None) -> Iterator[bytes]:
     """Yield decoded body bytes as soon as they arrive (not ``size`` at a time).
 
-    Chunked bodies yield one item per HTTP chunk; other bodies use ``read1``
-    (urllib3 2.x, or ``http.client``'s on urllib3 1.26 when not compressed).
+    Chunked bodies yield one item per HTTP chunk (the bulk reader of
+    :mod:`._transport_chunked`, else urllib3's ``read_chunked``); once
+    ``join[0]`` is true the bulk reader joins the chunks of one read. Other
+    bodies use ``read1`` (urllib3 2.x, or ``http.client``'s on urllib3 1.26
+    when not compressed).
     """
     if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+        fast = iter_chunked(raw, size, join)
+        if fast is not None:
+            return fast
         return raw.read_chunked(None, decode_content=True)
     read1 = getattr(raw, "read1", None)
     if read1 is not None:
@@ -259,6 +329,53 @@ def iter_raw(raw: Any, size: int = READ_SIZE) -> Iterator[bytes]:
     if fp is not None and hasattr(fp, "read1") and not headers.get("content-encoding"):
         return _iter_read1(fp.read1, size)
     return raw.stream(size, decode_content=True)
+
+
+def drain(raw: Any, it: Iterator[bytes], timeout: float, limit: int) -> bool:
+    """Read the rest of a body through ``it`` for at most ``timeout`` seconds and ``limit`` bytes.
+
+    For a stream whose protocol already ended: what is left is normally the
+    final zero-length chunk, already received or on its way. True when the
+    body was read to its end (the connection can go back to the pool); False
+    when the time or byte budget ran out (the caller closes the connection).
+    May raise what a read raises. The socket's timeout is restored before
+    urllib3 may pool the connection again.
+    """
+    original = getattr(raw, "_original_response", None)
+    if original is None:
+        return False
+    if original.isclosed():
+        return True
+    sock = find_socket(raw)
+    if sock is None:
+        return False
+    old = sock.gettimeout()
+    deadline = time.monotonic() + timeout
+    has_pool = hasattr(raw, "_pool")
+    pool = raw._pool if has_pool else None
+    got = 0
+    try:
+        if has_pool:
+            raw._pool = None  # urllib3 releases at the end of its reader: not before our timeout is back
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            sock.settimeout(left)
+            chunk = next(it, None)
+            if chunk is None:
+                break
+            got += len(chunk)
+            if got > limit:
+                return False
+    finally:
+        if has_pool:
+            raw._pool = pool
+        try:
+            sock.settimeout(old)
+        except OSError:
+            pass
+    return original.isclosed()
 
 
 def read_all(raw: Any) -> bytes:

@@ -4,7 +4,10 @@ Wraps a urllib3 response whose status was 2xx: ``json()``, ``content``,
 ``text``, and for streamed requests ``iter_bytes()``, which yields chunks as
 they arrive and always gives the connection back to the pool (exhaustion,
 error, or ``close()`` of the consuming generator), plus ``abort()``, which a
-second thread may call to unblock a pending read.
+second thread may call to unblock a pending read. A stream runner that saw
+its protocol's terminator calls ``drain()`` so the rest of the body (the
+final zero-length chunk) is read briefly and the connection is reused, and
+``coalesce()`` once chunk boundaries no longer matter to it.
 """
 
 import json
@@ -18,10 +21,15 @@ from ._log import get_logger
 from ._redact import redact_url
 from .exceptions import ModelProvError, ProviderConnectionError, ResponseError
 
-__all__ = ["REQUEST_ID_HEADERS", "Response", "request_id"]
+__all__ = ["DRAIN_LIMIT", "DRAIN_TIMEOUT", "REQUEST_ID_HEADERS", "Response", "request_id"]
 
 _log = get_logger("transport")
 _DEBUG = logging.DEBUG
+
+#: Seconds :meth:`Response.drain` waits, in all, for the rest of a finished stream's body.
+DRAIN_TIMEOUT = 0.05
+#: Bytes :meth:`Response.drain` reads at most before giving up on reusing the connection.
+DRAIN_LIMIT = 64 * 1024
 
 #: Response headers holding a request id, in order of preference (first found wins).
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-generation-id", "x-amzn-requestid")
@@ -46,7 +54,7 @@ class Response:
 
     __slots__ = (
         "status_code", "headers", "request_id", "latency_s", "url", "provider", "attempt",
-        "_raw", "_content", "_consumed", "_aborted", "_closed", "_ctx", "__weakref__",
+        "_raw", "_content", "_consumed", "_aborted", "_closed", "_ctx", "_it", "_join", "__weakref__",
     )  # fmt: skip
 
     def __init__(
@@ -80,6 +88,8 @@ class Response:
         self._aborted = False
         self._closed = content is not None
         self._ctx = ctx
+        self._it: Optional[Iterator[bytes]] = None
+        self._join = [False]
 
     # -- body ---------------------------------------------------------------
 
@@ -145,7 +155,7 @@ class Response:
         try:
             if self._aborted:
                 raise self._abort_error()
-            it = _net.iter_raw(self._raw)
+            it = self._it = _net.iter_raw(self._raw, _net.READ_SIZE, self._join)
             for chunk in it:
                 if chunk:
                     total += len(chunk)
@@ -180,6 +190,36 @@ class Response:
                     self._ctx["method"], redact_url(self._ctx["url"]), outcome, total,
                     time.perf_counter() - started, self.attempt, self.request_id,
                 )  # fmt: skip
+
+    def coalesce(self) -> None:
+        """From now on :meth:`iter_bytes` may join the HTTP chunks of one read into one item.
+
+        Same bytes, fewer items (cheaper). A stream runner calls it once the
+        boundaries no longer matter to it (nothing is retried any more).
+        """
+        self._join[0] = True
+
+    def drain(self, timeout: float = DRAIN_TIMEOUT, limit: int = DRAIN_LIMIT) -> bool:
+        """Finish a stream whose protocol already ended, so its connection can be reused.
+
+        Reads what is left of the body (normally only the final zero-length
+        chunk, already received or on its way) for at most ``timeout``
+        seconds and ``limit`` bytes, discarding it, then releases the
+        connection: back to the pool when the body ended, closed when the
+        server sent more or nothing. Never raises, never blocks longer than
+        ``timeout``. True when the connection went back to the pool.
+        """
+        if self._closed:
+            return False
+        ended = False
+        try:
+            if not self._aborted and self._it is not None:
+                ended = _net.drain(self._raw, self._it, timeout, limit)
+        except Exception:  # a failed read just means: no reuse
+            ended = False
+        finally:
+            self.close()
+        return ended
 
     # -- lifecycle ----------------------------------------------------------
 

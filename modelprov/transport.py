@@ -288,6 +288,7 @@ class Transport:
             prep.url = url
             prep.headers = headers
             prep.body = body
+            prep.mp_origin = origin  # type: ignore[attr-defined]  # our adapter's fast path (see _transport_net.Adapter)
             resp = send(prep, stream=True, timeout=timeout, verify=settings.verify, cert=settings.cert, proxies=settings.proxies)
             status = resp.status_code
             location = resp.headers.get("location") if status in _REDIRECT_CODES else None

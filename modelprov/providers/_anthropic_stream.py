@@ -52,9 +52,16 @@ class AnthropicStreamDecoder(StreamDecoder):
             raise ResponseError(
                 f"invalid JSON in Anthropic {name or 'stream'} event: {event.data[:80]!r}", provider=self._provider
             ) from None
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise ResponseError(f"Anthropic stream event is not an object: {event.data[:80]!r}", provider=self._provider)
-        if not name or name == "message":
+        if name == "content_block_delta":
+            # Fast path for nearly every event of a stream: a text delta.
+            delta = data.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if type(text) is str:
+                    return [StreamChunk(text, [], None, None, None, self._model, None, self._id)] if text else []
+        elif not name or name == "message":
             name = data.get("type")
         handler = _HANDLERS.get(str(name))
         return handler(self, data) if handler is not None else []

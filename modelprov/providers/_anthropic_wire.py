@@ -153,6 +153,13 @@ def _count(value: Any) -> Optional[int]:
 def normalize_usage(raw: Optional[Mapping[str, Any]]) -> Usage:
     """Anthropic usage -> :class:`Usage`; ``input_tokens`` includes cache reads and writes (WIRE §6.2)."""
     raw = raw or {}
+    inp = raw.get("input_tokens")
+    out = raw.get("output_tokens")
+    write = raw.get("cache_creation_input_tokens")
+    read = raw.get("cache_read_input_tokens")
+    if type(inp) is int and type(out) is int and (write is None or type(write) is int) and (read is None or type(read) is int):
+        # Fast path: plain integer counts (positional: input, output, total, cache read, cache write).
+        return Usage(inp + (write or 0) + (read or 0), out, None, read, write)
     write = _count(raw.get("cache_creation_input_tokens"))
     read = _count(raw.get("cache_read_input_tokens"))
     return Usage(

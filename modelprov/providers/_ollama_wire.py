@@ -219,6 +219,13 @@ class OllamaStreamDecoder(StreamDecoder):
 
     def feed(self, event: Any) -> List[StreamChunk]:
         """Decode one line; an ``{"error": ...}`` line raises the mapped exception."""
+        if type(event) is dict and not event.get("done") and event.get("error") is None:
+            # Fast path for nearly every line of a stream: text without tool calls.
+            message = event.get("message")
+            if type(message) is dict and not message.get("tool_calls"):
+                text = message.get("content")
+                if type(text) is str:
+                    return [StreamChunk(text, [], None, None, None, event.get("model"))] if text else []
         if not isinstance(event, dict):
             raise ResponseError(f"Ollama stream line is not an object: {str(event)[:80]!r}", provider=self._provider)
         if event.get("error") is not None:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import sys
+import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..exceptions import ProviderError, ResponseError
@@ -69,6 +70,20 @@ def parse_usage(u: Any) -> Optional[Usage]:
     """A :class:`Usage` from an OpenAI-style ``usage`` object (``None`` when absent)."""
     if not isinstance(u, dict):
         return None
+    inp = u.get("prompt_tokens")
+    out = u.get("completion_tokens")
+    total = u.get("total_tokens")
+    if type(inp) is int and type(out) is int and (total is None or type(total) is int) and "cache_write_tokens" not in u:
+        # Fast path (every OpenAI-style answer): plain integer counts.
+        ptd = u.get("prompt_tokens_details")
+        ctd = u.get("completion_tokens_details")
+        read = write = reasoning = None
+        if type(ptd) is dict:
+            read = _int(ptd.get("cached_tokens"))
+            write = _int(ptd.get("cache_write_tokens"))
+        if type(ctd) is dict:
+            reasoning = _int(ctd.get("reasoning_tokens"))
+        return Usage(inp, out, total, read, write, reasoning)
     ptd = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
     ctd = u.get("completion_tokens_details") if isinstance(u.get("completion_tokens_details"), dict) else {}
     inp = _int(u.get("prompt_tokens"))
@@ -254,27 +269,30 @@ class OpenAICompatProvider(ModelProvider):
         native = choice.get("finish_reason")
         if native == "error":
             self._raise_payload_error({"error": choice.get("error") or body.get("error") or {"message": "the model stopped with an error"}})
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        calls = [c for c in (_tool_call(tc, i) for i, tc in enumerate(message.get("tool_calls") or [])) if c is not None]
+        message = choice.get("message")
+        if type(message) is not dict:
+            message = {}
+        wire_calls = message.get("tool_calls")
+        calls = [c for c in (_tool_call(tc, i) for i, tc in enumerate(wire_calls)) if c is not None] if wire_calls else []
         finish = normalize_finish_reason(native)
         if calls and finish == "stop":
             finish = "tool_calls"
-        if isinstance(choice.get("native_finish_reason"), str):  # OpenRouter: the upstream's own value
-            native = choice["native_finish_reason"]
+        upstream = choice.get("native_finish_reason")
+        if type(upstream) is str:  # OpenRouter: the upstream's own value
+            native = upstream
         created = body.get("created")
-        extra: Dict[str, Any] = {"created_at": float(created)} if isinstance(created, (int, float)) and not isinstance(created, bool) else {}
+        created_at = float(created) if type(created) is int or type(created) is float else time.time()
+        content = message.get("content")
+        model = body.get("model")
+        rid = body.get("id")
+        # positional: text, content, tool_calls, finish_reason, native_finish_reason, usage, model,
+        # provider, id, request_id, latency_s, created_at, raw (tests/test_perf_paths.py pins the order)
         return ModelResponse(
-            text=_content_text(message.get("content")),
-            tool_calls=calls,
-            finish_reason=finish,
-            native_finish_reason=native if isinstance(native, str) else None,
-            usage=parse_usage(body.get("usage")) or Usage(),
-            model=body.get("model") if isinstance(body.get("model"), str) else None,
-            provider=self.instance_name,
-            id=body.get("id") if isinstance(body.get("id"), str) else None,
-            raw=body,
-            **extra,
-        )
+            content if type(content) is str else _content_text(content), [], calls, finish,
+            native if type(native) is str else None, parse_usage(body.get("usage")) or Usage(),
+            model if type(model) is str else None, self.instance_name, rid if type(rid) is str else None,
+            None, None, created_at, body,
+        )  # fmt: skip
 
     def new_stream_decoder(self, req: ChatRequest) -> "OpenAIStreamDecoder":
         """A decoder for one streamed chat completion."""
@@ -369,12 +387,39 @@ class OpenAIStreamDecoder(StreamDecoder):
 
     def feed(self, event: Any) -> List[StreamChunk]:
         """Decode one SSE event into zero or one chunk."""
-        data = event.data.strip()
+        data = event.data
+        obj = None
+        if data[:1] == "{":
+            # Fast path for nearly every event: one choice with a plain text delta (no tool
+            # calls, finish reason, usage or error). Anything else takes the general path.
+            try:
+                obj = loads_json(data)
+            except ValueError:
+                pass
+            choices = obj.get("choices") if type(obj) is dict else None
+            if type(choices) is list and len(choices) == 1 and type(choices[0]) is dict and type(obj.get("usage")) is not dict:
+                choice = choices[0]
+                delta = choice.get("delta")
+                if (type(delta) is dict and not choice.get("finish_reason") and choice.get("index") in (0, None)
+                        and not delta.get("tool_calls") and not obj.get("error") and obj.get("object") != "error"
+                        and event.event != "error"):  # fmt: skip
+                    content = delta.get("content")
+                    if content is None or content == "":
+                        return []
+                    if type(content) is str:
+                        model, cid = obj.get("model"), obj.get("id")
+                        return [StreamChunk(content, [], None, None, None, model if type(model) is str else None,
+                                            None, cid if type(cid) is str else None, None, obj)]  # fmt: skip
+        return self._feed(event, data.strip(), obj)
+
+    def _feed(self, event: Any, data: str, obj: Any) -> List[StreamChunk]:
+        """The general decoder (``obj``: ``data`` already parsed, or ``None``)."""
         if data.startswith("[DONE]"):
             self.done = True
             return []
         try:
-            obj = loads_json(data)
+            if obj is None:
+                obj = loads_json(data)
         except ValueError:
             excerpt = data if len(data) <= 80 else data[:77] + "..."
             raise ResponseError(f"the stream sent data that is not JSON: {excerpt!r}", provider=self.provider.instance_name) from None

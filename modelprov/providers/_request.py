@@ -132,11 +132,24 @@ def build_chat_request_object(
         )
     if system is not None and not isinstance(system, str):
         raise ValidationError("system must be a string")
-    norm_tools = normalize_tools(tools)
     if provider_options is not None and not isinstance(provider_options, Mapping):
         raise ValidationError("provider_options must be a dict")
     opts: Dict[str, Any] = dict(provider_options or {})
     opts.update(extra)
+    if (
+        temperature is None and top_p is None and stop is None and seed is None and tools is None
+        and tool_choice is None and response_format is None and (max_tokens is None or type(max_tokens) is int and max_tokens >= 1)
+    ):  # fmt: skip
+        # Fast path: a plain call (messages, maybe system and max_tokens) needs no other checks.
+        return ChatRequest(
+            messages=normalize_messages(messages),
+            model=model,
+            system=system or None,
+            max_tokens=max_tokens,
+            stream=bool(stream),
+            provider_options=opts,
+        )
+    norm_tools = normalize_tools(tools)
     return ChatRequest(
         messages=normalize_messages(messages),
         model=model,

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 from ..exceptions import ModelProvError, ProviderConnectionError, ProviderError, ServerError
-from ..types import ChatRequest, StreamChunk
+from ..types import ChatRequest, HTTPRequest, StreamChunk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import ModelProvider
@@ -44,6 +44,16 @@ class _Open:
         self.permit = permit
         self.pending: List[StreamChunk] = []
         self.finished = False
+
+
+def drain_response(response: Any) -> None:
+    """Finish a body whose protocol ended (bounded by ``Response.drain``) so its connection is reused."""
+    drain = getattr(response, "drain", None)
+    if drain is not None:
+        try:
+            drain()
+        except Exception:  # pragma: no cover - Response.drain never raises
+            pass
 
 
 class _StreamState:
@@ -140,7 +150,14 @@ class _StreamState:
         raise exc
 
     def read(self, opened: _Open, until_output: bool) -> Iterator[StreamChunk]:
-        """Yield decoded chunks; with ``until_output`` stop after the first batch."""
+        """Yield decoded chunks; with ``until_output`` stop after the first batch.
+
+        The hot loop: one pass per network item. The idle clock is reset once
+        per item that held a meaningful event, after the caller consumed its
+        chunks (the caller's own time never counts as server idleness). At the
+        protocol's terminator the rest of the body is drained (bounded) so the
+        connection goes back to the pool.
+        """
         parser = opened.parser
         decoder = opened.decoder
         deadline = opened.deadline
@@ -148,12 +165,18 @@ class _StreamState:
         request_id = opened.response.request_id
         keepalive = decoder.is_keepalive
         feed = decoder.feed
+        parse = parser.feed
+        touch = deadline.touch
+        check = deadline.check
+        errors = getattr(parser, "error_fields", None)
+        if errors is None:
+            errors = []  # NDJSON: no error fields (SSEParser appends to its list in place)
         for raw in opened.chunks:
-            produced = False
-            for event in parser.feed(raw):
+            produced = meaningful = False
+            for event in parse(raw):
                 if keepalive(event):
                     continue
-                deadline.touch()
+                meaningful = True
                 for chunk in feed(event):
                     chunk.provider = provider_name
                     chunk.request_id = request_id
@@ -163,18 +186,20 @@ class _StreamState:
                     yield chunk
                 if decoder.done:
                     break
-            errors = getattr(parser, "error_fields", None)
+            if meaningful:
+                touch()
             if errors:
                 self.raise_error_field(errors[0])
             if decoder.done:
                 break
-            deadline.check()
-            if until_output and produced:
+            check()
+            if produced and until_output:
                 return
         opened.finished = True
-        if not decoder.done:
+        if decoder.done:
+            drain_response(opened.response)
+        else:
             parser.close()
-            errors = getattr(parser, "error_fields", None)
             if errors:
                 self.raise_error_field(errors[0])
         for chunk in decoder.finish():
@@ -214,6 +239,9 @@ class _StreamState:
                 response.abort()
             self.request_id = response.request_id
             opened.pending = list(self.read(opened, until_output=True))
+            coalesce = getattr(response, "coalesce", None)
+            if coalesce is not None:  # nothing is retried after this: chunk boundaries no longer matter
+                coalesce()
             return opened
         except BaseException as exc:
             if permit is not None:
@@ -233,7 +261,9 @@ class _StreamState:
         provider.validate_config()
         http = provider._with_auth(provider.build_chat_request(self.req))
         if "Accept" not in http.headers and "accept" not in http.headers:
-            http.headers["Accept"] = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
+            headers = dict(http.headers)  # a copy: the request may be the codec's own object
+            headers["Accept"] = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
+            http = HTTPRequest(http.method, http.path, headers, http.json, http.params, http.stream)
         self.start = provider._clock()
         opened = call_with_retry(
             provider._policy_for(self.timeout),
@@ -246,15 +276,16 @@ class _StreamState:
         permit = opened.permit
         try:
             pending, opened.pending = opened.pending, []
-            for chunk in pending:
-                yield chunk
+            yield from pending
             if not opened.finished:
-                for chunk in self.read(opened, until_output=False):
-                    yield chunk
+                yield from self.read(opened, until_output=False)
         except GeneratorExit:
+            done = opened.decoder.done
+            if done and not opened.finished and not self.aborted.is_set():
+                drain_response(opened.response)  # stopped right at the terminator: keep the connection
             if permit is not None:
                 # the caller stopped reading: a success if the answer was complete, else no verdict
-                permit.success() if (opened.decoder.done or self.answered) else permit.ignore()
+                permit.success() if (done or self.answered) else permit.ignore()
             raise
         except BaseException as exc:
             if permit is not None:

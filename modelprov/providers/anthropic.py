@@ -26,6 +26,7 @@ Choices worth knowing:
   ``output_config`` is merged key by key with the schema set here.
 """
 
+import time
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..exceptions import ProviderError, ResponseError, ValidationError
@@ -190,17 +191,13 @@ class AnthropicProvider(ModelProvider):
                     )
                 )
         native = body.get("stop_reason")
+        # positional: text, content, tool_calls, finish_reason, native_finish_reason, usage, model,
+        # provider, id, request_id, latency_s, created_at, raw (tests/test_perf_paths.py pins the order)
         return ModelResponse(
-            text="".join(texts),
-            tool_calls=calls,
-            finish_reason=map_stop_reason(native),
-            native_finish_reason=native,
-            usage=normalize_usage(body.get("usage")),
-            model=body.get("model"),
-            provider=self.instance_name,
-            id=body.get("id"),
-            raw=body,
-        )
+            "".join(texts), [], calls, map_stop_reason(native), native,
+            normalize_usage(body.get("usage")), body.get("model"), self.instance_name, body.get("id"),
+            None, None, time.time(), body,
+        )  # fmt: skip
 
     def new_stream_decoder(self, req: ChatRequest) -> StreamDecoder:
         """A fresh :class:`AnthropicStreamDecoder`."""

@@ -137,6 +137,10 @@ class ModelProvider:
         self._sleep = sleep
         self._clock = clock
         self._on_retry = on_retry
+        #: The transport this provider built with its auth headers inside (``_with_auth`` adds none then).
+        self._authed_transport: "Optional[Transport]" = None
+        #: ``(config, headers)``: config headers + auth headers, computed once per config object.
+        self._auth_cache: Optional[Tuple[ProviderConfig, Dict[str, str]]] = None
         import threading
 
         self._lock = threading.Lock()
@@ -338,7 +342,12 @@ class ModelProvider:
                 if self._transport is None:
                     from ..transport import Transport
 
-                    self._transport = Transport.from_config(self.config, error_parser=self.parse_error)
+                    # Keys change only by building a new provider: the auth headers go into
+                    # the transport's base headers once instead of into every request.
+                    self._transport = Transport.from_config(
+                        self.config, error_parser=self.parse_error, auth_headers=self._base_headers()
+                    )
+                    self._authed_transport = self._transport
                 transport = self._transport
         return transport
 
@@ -349,9 +358,27 @@ class ModelProvider:
             self._retry = RetryPolicy()
         return self._retry
 
+    def _base_headers(self) -> Dict[str, str]:
+        """Config headers overlaid with :meth:`auth_headers`, cached per config object."""
+        cache = self._auth_cache
+        config = self.config
+        if cache is None or cache[0] is not config:
+            headers = dict(config.headers)
+            headers.update(self.auth_headers())
+            cache = self._auth_cache = (config, headers)
+        return cache[1]
+
     def _with_auth(self, request: HTTPRequest) -> HTTPRequest:
-        headers = dict(self.config.headers)
-        headers.update(self.auth_headers())
+        """``request`` with the config and auth headers (its own headers win).
+
+        Unchanged when it goes through the transport this provider built,
+        which already sends them with every request.
+        """
+        transport = self._transport
+        cache = self._auth_cache
+        if transport is not None and transport is self._authed_transport and cache is not None and cache[0] is self.config:
+            return request
+        headers = dict(self._base_headers())
         headers.update(request.headers)
         return HTTPRequest(request.method, request.path, headers, request.json, request.params, request.stream)
 

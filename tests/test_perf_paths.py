@@ -1,0 +1,248 @@
+"""The fast paths give exactly what the general paths give.
+
+Decoders, response parsers and argument validation have a shortcut for the
+common shape (a text delta, integer usage counts, a plain message dict); each
+test here feeds both paths the same input. Also pinned: the dataclass field
+order the positional constructions rely on, auth headers living in the
+transport, the adapter's pool cache, and the idle clock ignoring the caller's
+own time.
+"""
+
+import dataclasses
+import json
+
+import pytest
+
+from modelprov import types as _types  # noqa: F401 - types first: it imports _normalize (a cycle)
+from modelprov._normalize import _message_from
+from modelprov.exceptions import ProviderError, ResponseError, ValidationError
+from modelprov.providers._anthropic_stream import AnthropicStreamDecoder
+from modelprov.providers._anthropic_wire import normalize_usage as anthropic_usage
+from modelprov.providers._ollama_wire import OllamaStreamDecoder
+from modelprov.providers._openai_compat import OpenAIStreamDecoder, parse_usage
+from modelprov.providers.openai import OpenAIProvider
+from modelprov.streaming import SSEEvent
+from modelprov.testing import FakeServer
+from modelprov.transport import Transport
+from modelprov.types import HTTPRequest, ModelResponse, ProviderConfig, StreamChunk, ToolCallDelta, Usage, normalize_messages
+
+KEY = "sk-test-0123456789abcdef"
+
+
+def test_positional_constructions_match_the_field_order():
+    names = lambda cls: [f.name for f in dataclasses.fields(cls)]  # noqa: E731
+    assert names(StreamChunk)[:10] == ["text", "tool_calls", "finish_reason", "native_finish_reason", "usage", "model",
+                                       "provider", "id", "request_id", "raw"]  # fmt: skip
+    assert names(ModelResponse)[:13] == ["text", "content", "tool_calls", "finish_reason", "native_finish_reason", "usage",
+                                         "model", "provider", "id", "request_id", "latency_s", "created_at", "raw"]  # fmt: skip
+    assert names(Usage)[:6] == ["input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens",
+                                "reasoning_tokens"]  # fmt: skip
+
+
+# ---------------------------------------------------------------- decoders
+def _openai_event(obj, event="message"):
+    return SSEEvent(event, obj if isinstance(obj, str) else json.dumps(obj))
+
+
+OPENAI_EVENTS = [
+    {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}], "usage": None},
+    {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+    {"id": "c1", "choices": [{"index": 0, "delta": {"content": None}}]},
+    {"id": 5, "model": ["x"], "choices": [{"delta": {"content": "no index, odd id and model"}}]},
+    {"choices": [{"index": 1, "delta": {"content": "second choice"}}]},
+    {"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 0, "delta": {"content": "b"}}]},
+    {"choices": [{"index": 0, "delta": {"content": "end"}, "finish_reason": "stop"}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+    {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}},
+    {"choices": [{"index": 0, "delta": {"content": 7}}]},
+    {"choices": [{"index": 0, "delta": {"content": []}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": "{"}}]}}]},
+    {"choices": [{"index": 0, "delta": {"content": "x"}}], "error": {"message": "boom", "type": "server_error"}},
+    {"object": "error", "message": "bad", "choices": [{"index": 0, "delta": {"content": "x"}}]},
+    " {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"spaced\"}}]}",
+    "{not json",
+    "[DONE]",
+]
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except (ProviderError, ResponseError) as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("obj", OPENAI_EVENTS, ids=range(len(OPENAI_EVENTS)))
+@pytest.mark.parametrize("event", ["message", "error"])
+def test_openai_fast_path_equals_the_general_decoder(obj, event):
+    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY))
+    ev = _openai_event(obj, event)
+    fast, general = OpenAIStreamDecoder(provider), OpenAIStreamDecoder(provider)
+    assert _outcome(lambda: fast.feed(ev)) == _outcome(lambda: general._feed(ev, ev.data.strip(), None))
+    assert (fast.done, fast.finish_reason, fast._saw_tool_calls) == (general.done, general.finish_reason, general._saw_tool_calls)
+
+
+ANTHROPIC_DELTAS = [
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}},
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"a\""}},
+    {"type": "content_block_delta", "index": 0, "delta": None},
+]
+
+
+@pytest.mark.parametrize("data", ANTHROPIC_DELTAS, ids=range(len(ANTHROPIC_DELTAS)))
+def test_anthropic_fast_path_equals_the_handler(data):
+    def decoder():
+        d = AnthropicStreamDecoder("anthropic")
+        d.feed(SSEEvent("message_start", json.dumps({"type": "message_start", "message": {"id": "msg_1", "model": "claude"}})))
+        d.feed(SSEEvent("content_block_start", json.dumps({"type": "content_block_start", "index": 1,
+                                                           "content_block": {"type": "tool_use", "id": "t", "name": "f"}})))  # fmt: skip
+        return d
+
+    fast, general = decoder(), decoder()
+    assert fast.feed(SSEEvent("content_block_delta", json.dumps(data))) == general._block_delta(data)
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ({"model": "llama", "message": {"role": "assistant", "content": "Hi"}, "done": False},
+         [StreamChunk("Hi", model="llama")]),
+        ({"model": "llama", "message": {"role": "assistant", "content": ""}, "done": False}, []),
+        ({"model": "llama", "message": {"content": "x", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]}},
+         [StreamChunk("x", [ToolCallDelta(0, "call_0", "f", '{"a": 1}')], model="llama")]),
+    ],
+)  # fmt: skip
+def test_ollama_lines(line, expected):
+    assert OllamaStreamDecoder("ollama").feed(line) == expected
+
+
+def test_ollama_error_and_done_lines_skip_the_fast_path():
+    with pytest.raises(ProviderError, match="boom"):
+        OllamaStreamDecoder("ollama").feed({"error": "boom", "message": {"content": "x"}, "done": False})
+    [last] = OllamaStreamDecoder("ollama").feed({"message": {"content": "!"}, "done": True, "done_reason": "stop", "eval_count": 2})
+    assert (last.text, last.finish_reason, last.usage.output_tokens) == ("!", "stop", 2)
+
+
+# ------------------------------------------------------------ JSON answers
+@pytest.mark.parametrize(
+    "usage,expected",
+    [
+        ({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}, Usage(9, 3, 12)),
+        ({"prompt_tokens": 9, "completion_tokens": 3}, Usage(9, 3, 12)),
+        ({"prompt_tokens": 9, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 2},
+          "completion_tokens_details": {"reasoning_tokens": 1}}, Usage(9, 3, 12, 4, 2, 1)),
+        ({"prompt_tokens": 9.0, "completion_tokens": 3, "cache_write_tokens": 5}, Usage(9, 3, 12, None, 5)),
+        ({"input_tokens": 9, "output_tokens": 3}, Usage(9, 3, 12)),
+        ({"prompt_tokens": True, "completion_tokens": 3}, Usage(0, 3, 3)),
+    ],
+)  # fmt: skip
+def test_parse_usage_shapes(usage, expected):
+    assert parse_usage(usage) == expected
+
+
+def test_anthropic_usage_fast_and_general_shapes():
+    assert anthropic_usage({"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 3}) == Usage(8, 2, 10, 3, None)
+    assert anthropic_usage({"input_tokens": 5.0, "output_tokens": 2, "cache_creation_input_tokens": 1}) == Usage(6, 2, 8, None, 1)
+    assert anthropic_usage(None) == Usage(0, 0)
+
+
+def test_openai_chat_response_fields():
+    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY))
+    body = {"id": "chatcmpl-1", "model": "gpt", "created": 1700000000, "usage": {"prompt_tokens": 2, "completion_tokens": 1},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}]}  # fmt: skip
+    r = provider.parse_chat_response(body)
+    assert (r.text, r.finish_reason, r.native_finish_reason, r.model, r.id, r.provider, r.created_at) == (
+        "Hello", "stop", "stop", "gpt", "chatcmpl-1", "openai", 1700000000.0)
+    assert r.usage == Usage(2, 1, 3) and r.raw is body and r.request_id is None and r.latency_s is None
+    assert [p.text for p in r.content] == ["Hello"] and r.tool_calls == []
+
+
+# ----------------------------------------------------------------- requests
+MESSAGES = [
+    {"role": "user", "content": "hi"},
+    {"role": "system", "content": ""},
+    {"role": "assistant", "content": "yes"},
+    {"role": "tool", "content": "42"},
+    {"role": "developer", "content": "x"},
+    {"role": "user", "name": "bob"},
+    {"role": "user", "content": None},
+    {"role": "user", "content": ["part"]},
+    {"role": 1, "content": "x"},
+]
+
+
+@pytest.mark.parametrize("item", MESSAGES, ids=range(len(MESSAGES)))
+def test_normalize_messages_fast_path_equals_the_general_one(item):
+    assert _outcome_v(lambda: normalize_messages([item])) == _outcome_v(lambda: [_message_from(0, item)])
+
+
+def _outcome_v(fn):
+    try:
+        return fn()
+    except ValidationError as exc:
+        return str(exc)
+
+
+def test_plain_request_fast_path_still_validates():
+    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY))
+    req = provider.make_request([{"role": "user", "content": "hi"}], model="m", system="s", max_tokens=16, top_k=3)
+    assert (req.system, req.max_tokens, req.provider_options, req.stop, req.temperature) == ("s", 16, {"top_k": 3}, None, None)
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValidationError, match="max_tokens"):
+            provider.make_request("hi", model="m", max_tokens=bad)
+
+
+# --------------------------------------------------------- auth and transport
+def test_auth_headers_live_in_the_transport_and_follow_the_provider():
+    with FakeServer() as server:
+        server.set_default("openai", "ok")
+        cfg = ProviderConfig(name="openai", api_key=KEY, base_url=server.base_url("openai"), headers=(("X-Team", "t1"),))
+        provider = OpenAIProvider(cfg)
+        provider.generate("hi", model="m")
+        http = provider.build_chat_request(provider.make_request("hi", model="m"))
+        assert provider._with_auth(http) is http  # nothing merged per call: the transport sends them
+        provider.generate("hi", model="m")
+        list(provider.stream("hi", model="m"))
+        provider.close()
+        provider.generate("hi", model="m")  # a new transport, the same headers
+        injected = OpenAIProvider(cfg, transport=Transport(cfg.base_url, provider="openai"))
+        injected.generate("hi", model="m")  # a transport built elsewhere: headers go with each request
+        for req in server.requests:
+            assert req.headers["Authorization"] == "Bearer " + KEY and req.headers["X-Team"] == "t1"
+        assert len(server.requests) == 5
+
+
+def test_adapter_caches_the_pool_and_leaves_other_session_users_alone():
+    with FakeServer() as server:
+        server.set_default("openai", "ok")
+        server.add_raw(headers={"Content-Type": "application/json; charset=utf-8", "Set-Cookie": "a=1"}, body=b"{}")
+        t = Transport(server.base_url("openai"), provider="openai")
+        plain = t.session.get(server.url + "/anything")  # not sent by the transport: requests' own response
+        assert plain.cookies.get("a") == "1" and plain.encoding == "utf-8"
+        request = HTTPRequest("POST", "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        for _ in range(3):
+            assert t.send(request).json()["choices"][0]["message"]["content"] == "ok"
+        assert len(t.adapter._mp_pools) == 1
+        t.adapter.poolmanager.clear()  # pools closed behind the cache's back (eviction)
+        assert t.send(request).status_code == 200
+        t.close()
+        assert not t.adapter._mp_pools
+
+
+def test_a_slow_caller_is_not_server_idleness():
+    now = [0.0]
+    event = b'data: {"choices":[{"index":0,"delta":{"content":"%d "}}]}\n\n'
+    with FakeServer() as server:
+        # the middle HTTP chunk holds four events: only the caller's time passes between them
+        chunks = [event % 0, b"".join(event % i for i in range(1, 5)), b"data: [DONE]\n\n"]
+        server.add_raw(headers={"Content-Type": "text/event-stream"}, chunks=chunks)
+        cfg = ProviderConfig(name="openai", api_key=KEY, base_url=server.base_url("openai"), idle_timeout=5.0)
+        provider = OpenAIProvider(cfg, clock=lambda: now[0], sleep=lambda s: None)
+        texts = []
+        for chunk in provider.stream("hi", model="m"):
+            texts.append(chunk.text)
+            now[0] += 10.0  # the caller takes longer than the idle timeout per chunk
+        assert "".join(texts) == "0 1 2 3 4 "
