@@ -13,6 +13,7 @@ a later model's missing key does not hide the primary model's outage.
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ._handle import StreamHandle
 from ._log import get_logger
 from .exceptions import (
     AuthenticationError,
@@ -218,6 +219,10 @@ class _ChainStream:
         if current is not None:
             current.abort()
 
+    def cancel(self) -> None:
+        """Stop a chain that never started."""
+        self.aborted = True
+
     def _open(self, provider_name: str, model: str, remaining: Optional[float]) -> Tuple[Any, Optional[StreamChunk]]:
         provider = self.walk.client.provider(provider_name)
         opts = dict(self.options)
@@ -266,7 +271,7 @@ class _ChainStream:
             return
 
 
-class FallbackStream:
+class FallbackStream(StreamHandle[StreamChunk]):
     """A stream over a fallback chain: the next model is tried only before the first chunk.
 
     Has ``close()`` and a thread-safe ``abort()`` like a provider stream, and
@@ -280,64 +285,9 @@ class FallbackStream:
             first.make_request(messages, model=chain[0][1], stream=True, **options)
         except UnsupportedFeatureError:
             pass  # the chain falls back past a provider lacking a feature, as complete() does
-        self._state = _ChainStream(client, chain, messages, timeout, options)
-        self._gen: Optional[Iterator[StreamChunk]] = None
-        self._closed = False
-        self._running = False
+        super().__init__(_ChainStream(client, chain, messages, timeout, options))
 
     @property
     def attempts(self) -> List[Dict[str, Any]]:
         """One record per attempt so far (retries and fallbacks), oldest first."""
         return self._state.walk.attempts
-
-    def __iter__(self) -> "FallbackStream":
-        return self
-
-    def __next__(self) -> StreamChunk:
-        if self._closed:
-            raise StopIteration
-        if self._gen is None:
-            self._gen = self._state.run()
-        self._running = True
-        try:
-            return next(self._gen)
-        finally:
-            self._running = False
-            if self._closed:
-                self._finish()
-
-    def __enter__(self) -> "FallbackStream":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - best effort at teardown
-            pass
-
-    def abort(self) -> None:
-        """Interrupt the current stream from any thread."""
-        self._state.abort()
-
-    def close(self) -> None:
-        """Close the current stream and release its connection (safe from any thread)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._running:
-            self._state.abort()
-            return
-        self._finish()
-
-    def _finish(self) -> None:
-        gen = self._gen
-        if gen is None:
-            self._state.aborted = True
-            return
-        try:
-            gen.close()  # type: ignore[attr-defined]
-        except ValueError:  # pragma: no cover - raced with a running next()
-            self._state.abort()

@@ -21,7 +21,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
-from ..exceptions import ModelProvError, ProviderConnectionError, ProviderError, ServerError
+from .._handle import StreamHandle
+from ..exceptions import ModelProvError, ProviderConnectionError, ServerError
 from ..types import ChatRequest, HTTPRequest, StreamChunk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +81,10 @@ class _StreamState:
                 opened.response.abort()
             except Exception:  # pragma: no cover - defensive
                 pass
+
+    def cancel(self) -> None:
+        """Stop a stream that never started: the first ``next()`` sends nothing."""
+        self.aborted.set()
 
     def release(self) -> None:
         opened = self.opened
@@ -300,7 +305,7 @@ class _StreamState:
             self.release()
 
 
-class ChunkStream:
+class ChunkStream(StreamHandle[StreamChunk]):
     """An iterator of :class:`~modelprov.types.StreamChunk` for one streamed answer.
 
     Use it in a ``for`` loop or a ``with`` block. ``close()`` releases the
@@ -309,67 +314,9 @@ class ChunkStream:
     """
 
     def __init__(self, provider: "ModelProvider", req: ChatRequest, *, timeout: Optional[float] = None) -> None:
-        self._state = _StreamState(provider, req, timeout)
-        self._gen: Optional[Iterator[StreamChunk]] = None
-        self._closed = False
-        self._running = False
+        super().__init__(_StreamState(provider, req, timeout))
 
     @property
     def request_id(self) -> Optional[str]:
         """The request id of the HTTP response, once known."""
         return self._state.request_id
-
-    def __iter__(self) -> "ChunkStream":
-        return self
-
-    def __next__(self) -> StreamChunk:
-        if self._closed:
-            raise StopIteration
-        if self._gen is None:
-            self._gen = self._state.run()
-        self._running = True
-        try:
-            return next(self._gen)
-        finally:
-            self._running = False
-            if self._closed:  # closed from another thread while we were busy
-                self._finish()
-
-    def __enter__(self) -> "ChunkStream":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - best effort at teardown
-            pass
-
-    def abort(self) -> None:
-        """Interrupt the stream from any thread; a blocked read or wait returns promptly."""
-        self._state.abort()
-
-    def close(self) -> None:
-        """Stop the stream and release its connection (safe to call twice, from any thread)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._running:
-            # next() is executing in another thread: unblock it; it finishes the cleanup.
-            self._state.abort()
-            return
-        self._finish()
-
-    def _finish(self) -> None:
-        gen = self._gen
-        if gen is None:
-            self._state.aborted.set()
-            return
-        try:
-            gen.close()  # type: ignore[attr-defined]
-        except ValueError:  # pragma: no cover - raced with a running next()
-            self._state.abort()
-        except ProviderError:  # pragma: no cover - cleanup errors never escape close()
-            pass
