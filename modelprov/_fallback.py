@@ -131,21 +131,19 @@ class _Walk:
         self.hooks.emit("request", {"provider": provider, "model": model, "stream": self.stream, "attempt": len(self.attempts) + 1})
         return remaining
 
-    def _take_retries(self) -> List[Dict[str, Any]]:
+    def _take_retries(self, provider: str, model: str) -> List[Dict[str, Any]]:
+        """The retry records this thread collected for ``provider``, labelled with ``model``."""
         records = getattr(_retries, "records", None) or []
         _retries.records = None
-        return [dict(r, model=r.get("model", "")) for r in records]
+        return [dict(r, model=model) for r in records if r.get("provider") == provider]
 
     def succeeded(self, provider: str, model: str, latency: float) -> None:
-        self.attempts.extend(r for r in self._take_retries() if r.get("provider") == provider)
+        self.attempts.extend(self._take_retries(provider, model))
         self.attempts.append(_record(provider, model, None, latency))
 
     def failed(self, index: int, provider: str, model: str, exc: BaseException) -> None:
         """Record a failure; return to try the next model, or raise the chain's final error."""
-        retries = [r for r in self._take_retries() if r.get("provider") == provider]
-        for r in retries:
-            r["model"] = model
-        self.attempts.extend(retries)
+        self.attempts.extend(self._take_retries(provider, model))
         self.attempts.append(_record(provider, model, exc, None))
         self.errors.append(exc)
         if index + 1 < len(self.chain) and should_fall_back(exc):

@@ -32,8 +32,6 @@ __all__ = [
 
 log = get_logger("client")
 
-_CHAT_KWARGS = ("system", "temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "response_format")
-
 
 class Client:
     """One object for every provider.

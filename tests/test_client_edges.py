@@ -144,6 +144,7 @@ def test_retries_are_recorded_on_a_successful_response():
     client.provider("mock").push(ServerError("a"), ServerError("b"), "finally")
     resp = client.complete("mock/echo", "x")
     assert [(r["outcome"], r.get("error")) for r in resp.attempts] == [("error", "ServerError"), ("error", "ServerError"), ("ok", None)]
+    assert {r["model"] for r in resp.attempts} == {"echo"}
 
 
 def test_unknown_fallback_provider_is_an_error_not_a_silent_skip():
