@@ -1,28 +1,75 @@
 """``collect()``: rebuild a whole :class:`~modelprov.types.ModelResponse` from stream chunks."""
 
-from typing import Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
-from .types import ModelResponse, StreamChunk, ToolCall, Usage
+from .types import ModelResponse, Part, ReasoningPart, StreamChunk, TextPart, ToolCall, Usage
 
 __all__ = ["collect"]
+
+
+class _Reasoning:
+    """One reasoning block being assembled from :class:`~modelprov.types.ReasoningDelta` fragments."""
+
+    __slots__ = ("text", "signature", "redacted", "details")
+
+    def __init__(self) -> None:
+        self.text: List[str] = []
+        self.signature: List[str] = []
+        self.redacted: Optional[str] = None
+        self.details: Any = ()
+
+    def part(self, provider: Optional[str]) -> ReasoningPart:
+        return ReasoningPart(
+            text="".join(self.text),
+            signature="".join(self.signature) if self.signature else None,
+            redacted_data=self.redacted,
+            details=tuple(self.details),
+            provider=provider,
+        )
 
 
 def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
     """Consume ``chunks`` and return the equivalent :class:`ModelResponse`.
 
-    Text is concatenated; tool-call fragments are grouped by index, their
-    argument strings joined and parsed (bad JSON is kept raw and flagged on
-    the :class:`ToolCall`); the last ``finish_reason`` and ``usage`` win.
+    Text is concatenated; reasoning fragments are grouped into blocks by
+    index (text and signatures joined, provider details kept), placed before
+    the text; tool-call fragments are grouped by index, their argument
+    strings joined and parsed (bad JSON is kept raw and flagged on the
+    :class:`ToolCall`); refusal fragments are joined; the last
+    ``finish_reason`` and ``usage`` win.
     """
     text: List[str] = []
+    refusal: List[str] = []
+    blocks: Dict[int, _Reasoning] = {}
     calls: Dict[int, Dict[str, Optional[str]]] = {}
     args: Dict[int, List[str]] = {}
     finish = native = None
     usage: Optional[Usage] = None
+    dropped: Optional[List[str]] = None
     model = provider = rid = request_id = None
     for chunk in chunks:
         if chunk.text:
             text.append(chunk.text)
+        if chunk.reasoning_deltas:
+            for rd in chunk.reasoning_deltas:
+                block = blocks.get(rd.index)
+                if block is None:
+                    block = blocks[rd.index] = _Reasoning()
+                if rd.text:
+                    block.text.append(rd.text)
+                if rd.signature:
+                    block.signature.append(rd.signature)
+                if rd.redacted_data is not None:
+                    block.redacted = rd.redacted_data
+                if rd.details is not None:
+                    block.details = rd.details
+        elif chunk.reasoning:
+            block = blocks.get(0)
+            if block is None:
+                block = blocks[0] = _Reasoning()
+            block.text.append(chunk.reasoning)
+        if chunk.refusal:
+            refusal.append(chunk.refusal)
         for delta in chunk.tool_calls:
             slot = calls.setdefault(delta.index, {"id": None, "name": None})
             if delta.id:
@@ -36,6 +83,8 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
             native = chunk.native_finish_reason or native
         if chunk.usage is not None:
             usage = chunk.usage
+        if chunk.dropped_options is not None:
+            dropped = list(chunk.dropped_options)
         model = chunk.model or model
         provider = chunk.provider or provider
         rid = chunk.id or rid
@@ -44,8 +93,13 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
         ToolCall.from_json_text(calls[i]["id"] or f"call_{i}", calls[i]["name"] or "", "".join(args.get(i, [])))
         for i in sorted(calls)
     ]
+    joined = "".join(text)
+    content: List[Part] = [blocks[i].part(provider) for i in sorted(blocks)]
+    if joined:
+        content.append(TextPart(joined))
     return ModelResponse(
-        text="".join(text),
+        text=joined,
+        content=content,
         tool_calls=tool_calls,
         finish_reason=finish,
         native_finish_reason=native,
@@ -54,4 +108,6 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
         provider=provider,
         id=rid,
         request_id=request_id,
+        refusal="".join(refusal) or None,
+        dropped_options=dropped or [],
     )

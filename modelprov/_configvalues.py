@@ -49,7 +49,7 @@ FIELDS = tuple(f.name for f in fields(ProviderConfig) if f.name not in ("name", 
 TIMEOUT_FIELDS = ("timeout", "connect_timeout", "read_timeout", "idle_timeout")
 #: Timeouts that may be switched off with ``none``.
 _OPTIONAL_TIMEOUTS = ("timeout", "idle_timeout")
-BOOL_FIELDS = ("trust_env", "use_truststore")
+BOOL_FIELDS = ("trust_env", "use_truststore", "drop_unsupported")
 #: Keys the ``[modelprov]`` section understands.
 GLOBAL_KEYS = ("default_model",) + TIMEOUT_FIELDS + ("proxy", "verify", "cert", "pool_size") + BOOL_FIELDS
 #: Global keys that every provider inherits unless its own section sets them.

@@ -16,13 +16,13 @@ from .exceptions import ValidationError
 __all__ = ["normalize_messages", "normalize_tools"]
 
 #: Roles whose ``{"role", "content": str}`` dicts need no further checks (the fast path).
-_PLAIN_ROLES = ("user", "system", "assistant")
+_PLAIN_ROLES = ("user", "system", "assistant", "developer")
 
 # --------------------------------------------------------------------------
 
 
 def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
-    if isinstance(part, (_t.TextPart, _t.ImagePart)):
+    if isinstance(part, _t.PART_TYPES):
         return part
     if isinstance(part, str):
         return _t.TextPart(part)
@@ -50,6 +50,10 @@ def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
             )
         except ValidationError as exc:
             raise ValidationError(f"messages[{index}].content[{j}]: {exc.message}") from None
+    if kind in ("reasoning", "provider"):
+        from ._serialize import _part_from_dict as part_from_saved
+
+        return part_from_saved(f"messages[{index}].content[{j}]", part)
     raise ValidationError(f"messages[{index}].content[{j}] has unknown part type {kind!r}")
 
 
@@ -77,7 +81,7 @@ def _message_from(index: int, item: Any) -> _t.Message:
         fixed_content = msg.content
         if isinstance(fixed_content, tuple):
             fixed_content = list(fixed_content)
-        if isinstance(fixed_content, list) and not all(isinstance(p, (_t.TextPart, _t.ImagePart)) for p in fixed_content):
+        if isinstance(fixed_content, list) and not all(isinstance(p, _t.PART_TYPES) for p in fixed_content):
             fixed_content = [_part_from_dict(index, j, p) for j, p in enumerate(fixed_content)]
         calls = msg.tool_calls
         if calls is None:
@@ -117,8 +121,12 @@ def _message_from(index: int, item: Any) -> _t.Message:
         raise ValidationError(f"messages[{index}].content must be a string or a list of parts, not {type(content).__name__}")
     if isinstance(content, list):
         for j, part in enumerate(content):
-            if not isinstance(part, (_t.TextPart, _t.ImagePart)):
-                raise ValidationError(f"messages[{index}].content[{j}] is not a TextPart or ImagePart")
+            if not isinstance(part, _t.PART_TYPES):
+                raise ValidationError(f"messages[{index}].content[{j}] is not a TextPart, ImagePart, ReasoningPart or ProviderPart")
+            if role != "assistant" and isinstance(part, (_t.ReasoningPart, _t.ProviderPart)):
+                raise ValidationError(
+                    f"messages[{index}] ({role}) carries a {type(part).__name__}; only assistant messages may"
+                )
     if content is None and not (role == "assistant" and msg.tool_calls):
         raise ValidationError(f"messages[{index}] ({role}) has no content")
     if msg.name is not None and not isinstance(msg.name, str):

@@ -44,6 +44,10 @@ class Client:
         not-found or quota error (never on an invalid request).
     :param default_model: used when a call passes no model (else ``MODELPROV_MODEL`` or config).
     :param timeout: overall deadline in seconds for one call, over every attempt and fallback.
+    :param drop_unsupported: ``True`` leaves out chat options a provider, API
+        version or model does not take (named in ``response.dropped_options``)
+        instead of raising :class:`~modelprov.UnsupportedFeatureError`; sets
+        the provider setting of the same name for every provider.
     :param breaker: keyword settings for the per-endpoint
         :class:`~modelprov.CircuitBreaker`, or ``False`` to disable breakers.
     :param on_request, on_response, on_retry, on_fallback, on_error: event
@@ -60,6 +64,7 @@ class Client:
         default_model: Optional[str] = None,
         timeout: Optional[float] = None,
         breaker: Union[Mapping[str, Any], bool, None] = None,
+        drop_unsupported: Optional[bool] = None,
         on_request: Optional[Callable[[Dict[str, Any]], None]] = None,
         on_response: Optional[Callable[[Dict[str, Any]], None]] = None,
         on_retry: Optional[Callable[[Dict[str, Any]], None]] = None,
@@ -81,6 +86,8 @@ class Client:
         if not isinstance(fallbacks, (list, tuple)) or not all(isinstance(f, str) and f for f in fallbacks):
             raise ValidationError("fallbacks must be a list of 'provider/model' strings")
         _check_timeout(timeout)
+        if drop_unsupported is not None and not isinstance(drop_unsupported, bool):
+            raise ValidationError(f"drop_unsupported must be True or False, not {drop_unsupported!r}")
         if retry is not None:
             from .retry import RetryPolicy
 
@@ -107,6 +114,7 @@ class Client:
             default_model=default_model,
             timeout=timeout,
             breaker=breaker if isinstance(breaker, bool) or breaker is None else dict(breaker),
+            drop_unsupported=drop_unsupported,
             on_request=on_request,
             on_response=on_response,
             on_retry=on_retry,
@@ -126,6 +134,7 @@ class Client:
         self.default_model = a["default_model"]
         self.timeout = a["timeout"]
         self._breaker_cfg = a["breaker"]
+        self.drop_unsupported: Optional[bool] = a.get("drop_unsupported")
         self._sleep = a["sleep"]
         self._clock = a["clock"]
         self.hooks = HookSet(a["on_request"], a["on_response"], a["on_retry"], a["on_fallback"], a["on_error"])
@@ -210,6 +219,8 @@ class Client:
         from .registry import get_registry
 
         settings = dict(self._providers_cfg.get(name, {}))
+        if self.drop_unsupported is not None:
+            settings.setdefault("drop_unsupported", self.drop_unsupported)
         cls, cfg = get_registry().resolve(name, config=self._config, **settings)
         kwargs: Dict[str, Any] = dict(sleep=self._sleep, clock=self._clock, on_retry=self.hooks.retry_adapter(name))
         if self._retry is not None:

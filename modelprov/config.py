@@ -73,7 +73,7 @@ _DEFAULT = "default"
 _EXPLICIT = "explicit"
 _KEYRING = "keyring"
 #: Keys of ``defaults`` that describe where to look, not values.
-_META_DEFAULTS = frozenset({"api_key_env", "base_url_env", "normalize_base_url"})
+_META_DEFAULTS = frozenset({"api_key_env", "base_url_env", "normalize_base_url", "option_env"})
 _FIELD_DEFAULTS = {f.name: f.default for f in _dc_fields(ProviderConfig)}
 _KNOWN = frozenset(_FIELD_DEFAULTS)
 
@@ -218,6 +218,12 @@ class ConfigManager:
         extra += [(k, v, _DEFAULT) for k, v in pairs(defaults.get("options"), "options", _DEFAULT)]
         extra += [(k, v, snap.source(section)) for k, v in psec.items()  # type: ignore
                   if k not in _KNOWN and not k.startswith(_HEADER)]
+        for key, names in (defaults.get("option_env") or {}).items():  # provider options read from env
+            for var in names_of(names):
+                raw = self.environ.get(var)
+                if raw and raw.strip():
+                    extra.append((key, raw.strip(), f"env:{var}"))
+                    break
         extra += [(k, v, _EXPLICIT) for k, v in pairs(explicit.get("options"), "options", _EXPLICIT)]
         extra += [(k, v, _EXPLICIT) for k, v in explicit.items() if k not in _KNOWN]
         for key, value, source in extra:

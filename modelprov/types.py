@@ -7,15 +7,13 @@ into a validated list of :class:`Message`, raising
 the offending index before any I/O happens.
 """
 
-import base64
-import mimetypes
-import os
 import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._redact import mask_key, redact, redact_headers
 from .exceptions import ValidationError
+from .parts import PART_TYPES, ImagePart, Part, ProviderPart, ReasoningPart, TextPart
 
 __all__ = [
     "ChatRequest",
@@ -27,10 +25,15 @@ __all__ = [
     "MessageInput",
     "ModelInfo",
     "ModelResponse",
+    "PART_TYPES",
     "Part",
     "ProviderCapabilities",
     "ProviderConfig",
+    "ProviderPart",
+    "REASONING_EFFORTS",
     "ROLES",
+    "ReasoningDelta",
+    "ReasoningPart",
     "StreamChunk",
     "TextPart",
     "Tool",
@@ -41,96 +44,15 @@ __all__ = [
     "normalize_tools",
 ]
 
-ROLES = ("system", "user", "assistant", "tool")
-FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error")
-
-
-@dataclass(frozen=True)
-class TextPart:
-    """A piece of text inside a message's content."""
-
-    text: str
-    type: str = field(default="text", init=False)
-
-
-@dataclass(frozen=True)
-class ImagePart:
-    """An image given by ``url`` (http(s) or data URL), raw ``data`` bytes, or a file ``path``.
-
-    Exactly one of the three must be set. ``media_type`` is guessed from the
-    path, the data URL or the bytes' magic number when omitted.
-    """
-
-    url: Optional[str] = None
-    data: Optional[bytes] = field(default=None, repr=False)
-    path: Optional[str] = None
-    media_type: Optional[str] = None
-    detail: Optional[str] = None
-    type: str = field(default="image", init=False)
-
-    def __post_init__(self) -> None:
-        given = [x for x in (self.url, self.data, self.path) if x is not None]
-        if len(given) != 1:
-            raise ValidationError("an image needs exactly one of url=, data= or path=")
-        if self.url is not None and not isinstance(self.url, str):
-            raise ValidationError(f"image url must be a string, not {type(self.url).__name__}")
-        if self.path is not None and not isinstance(self.path, (str, os.PathLike)):
-            raise ValidationError("image path must be a string or path-like")
-        if self.data is not None and not isinstance(self.data, (bytes, bytearray)):
-            raise ValidationError("image data must be bytes")
-
-    @property
-    def is_remote(self) -> bool:
-        """True for an http(s) URL the provider must fetch itself."""
-        return self.url is not None and not self.url.startswith("data:")
-
-    def base64_data(self) -> Tuple[str, str]:
-        """Return ``(media_type, base64 text)`` for inline transmission.
-
-        Reads the file for ``path`` images; decodes a ``data:`` URL.
-        Raises :class:`ValidationError` for a remote URL or an unreadable file.
-        """
-        if self.url is not None:
-            if not self.url.startswith("data:"):
-                raise ValidationError(f"image URL {self.url[:60]!r} is remote and cannot be inlined")
-            header, _, payload = self.url.partition(",")
-            media = header[5:].split(";")[0] or self.media_type or "image/png"
-            if ";base64" not in header:
-                raise ValidationError("only base64 data URLs are supported for images")
-            return media, payload
-        if self.path is not None:
-            try:
-                with open(self.path, "rb") as fh:
-                    raw = fh.read()
-            except OSError as exc:
-                raise ValidationError(f"cannot read image file {os.fspath(self.path)!r}: {exc.strerror}") from exc
-            media = self.media_type or mimetypes.guess_type(os.fspath(self.path))[0] or _sniff(raw)
-        else:
-            raw = bytes(self.data or b"")
-            media = self.media_type or _sniff(raw)
-        return media, base64.b64encode(raw).decode("ascii")
-
-    def data_url(self) -> str:
-        """The image as a URL: the remote URL itself, or a base64 ``data:`` URL."""
-        if self.url is not None:
-            return self.url
-        media, b64 = self.base64_data()
-        return f"data:{media};base64,{b64}"
-
-
-def _sniff(raw: bytes) -> str:
-    if raw.startswith(b"\x89PNG"):
-        return "image/png"
-    if raw.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if raw[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
-
-
-Part = Union[TextPart, ImagePart]
+#: The message roles modelprov accepts. ``developer`` is OpenAI's instruction role for
+#: newer models; providers without it receive it as ``system``.
+ROLES = ("system", "developer", "user", "assistant", "tool")
+#: The normalised ``finish_reason`` values (``native_finish_reason`` keeps the provider's own).
+#: ``refusal``: the model declined (see ``ModelResponse.refusal``); ``pause``: the provider
+#: paused a long turn (send ``response.message`` back to resume it).
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "refusal", "pause", "error")
+#: The effort levels the ``reasoning`` chat option takes (an int token budget is also accepted).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 @dataclass
@@ -166,6 +88,22 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A fragment of a reasoning block in a stream, keyed by ``index`` (0, 1, ... per block).
+
+    ``text`` and ``signature`` fragments are appended; ``redacted_data`` is a
+    whole redacted block; ``details``, when set, is the block's complete list
+    of provider details and replaces any earlier one.
+    """
+
+    index: int = 0
+    text: str = ""
+    signature: Optional[str] = None
+    redacted_data: Optional[str] = None
+    details: Optional[Tuple[Dict[str, Any], ...]] = None
+
+
+@dataclass(frozen=True)
 class ToolCallDelta:
     """A fragment of a tool call in a stream, keyed by ``index``."""
 
@@ -180,8 +118,11 @@ class Message:
     """One conversation turn.
 
     ``content`` is a string or a list of parts. Assistant turns may carry
-    ``tool_calls``; tool turns need ``tool_call_id`` (and ``name``, the tool's
-    name, which Ollama wants).
+    ``tool_calls`` and :class:`ReasoningPart` parts; tool turns need
+    ``tool_call_id`` (and ``name``, the tool's name, which Ollama wants):
+    :meth:`tool_result` builds one from a :class:`ToolCall`.
+    :meth:`to_dict` / :meth:`from_dict` round-trip a message through plain
+    JSON types, so a conversation can be saved and resumed.
     """
 
     role: str
@@ -206,6 +147,44 @@ class Message:
             return [p for p in self.content if isinstance(p, ImagePart)]
         return []
 
+    @property
+    def reasoning(self) -> str:
+        """The reasoning text of the content (reasoning parts joined; ``""`` when none)."""
+        if isinstance(self.content, list):
+            return "".join(p.text for p in self.content if isinstance(p, ReasoningPart))
+        return ""
+
+    @property
+    def reasoning_parts(self) -> List[ReasoningPart]:
+        """The reasoning parts of the content, in order."""
+        if isinstance(self.content, list):
+            return [p for p in self.content if isinstance(p, ReasoningPart)]
+        return []
+
+    @classmethod
+    def tool_result(cls, call: "ToolCall", content: Any) -> "Message":
+        """The ``tool`` turn answering ``call``.
+
+        ``content`` is a string, or any JSON-serialisable value (serialised
+        with :func:`json.dumps`). Raises :class:`ValidationError` otherwise.
+        """
+        from ._serialize import tool_result_message
+
+        return tool_result_message(call, content)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """This message as plain JSON types (lossless: reasoning signatures included)."""
+        from ._serialize import message_to_dict
+
+        return message_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Message":
+        """The message :meth:`to_dict` produced (raises :class:`ValidationError` on a malformed dict)."""
+        from ._serialize import message_from_dict
+
+        return message_from_dict(data)
+
 
 MessageInput = Union[str, Message, Mapping[str, Any]]
 
@@ -224,8 +203,10 @@ class Usage:
     """Token counts, normalised across providers.
 
     ``input_tokens`` includes cached prompt tokens (OpenAI's convention; the
-    Anthropic codec adds its cache fields in). ``timings`` holds durations in
-    seconds where the provider reports them (Ollama).
+    Anthropic codec adds its cache fields in). ``reasoning_tokens`` is the
+    reasoning share of ``output_tokens`` where the provider reports it.
+    ``timings`` holds durations in seconds where the provider reports them
+    (Ollama).
     """
 
     input_tokens: int = 0
@@ -235,6 +216,8 @@ class Usage:
     cache_write_tokens: Optional[int] = None
     reasoning_tokens: Optional[int] = None
     timings: Dict[str, float] = field(default_factory=dict)
+    #: What the call cost in USD, when the provider reports it (OpenRouter), else ``None``.
+    cost: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.total_tokens is None:
@@ -243,7 +226,16 @@ class Usage:
 
 @dataclass
 class ModelResponse:
-    """A complete answer from a model."""
+    """A complete answer from a model.
+
+    ``content`` holds the parts in order: reasoning parts first, then text
+    (and any provider-native parts). ``finish_reason`` is one of
+    :data:`FINISH_REASONS`. ``refusal`` is the model's refusal text or the
+    provider's explanation when ``finish_reason == "refusal"``.
+    ``dropped_options`` names the options left out because the target does
+    not take them (``Client(drop_unsupported=True)``). :attr:`message` is the
+    assistant turn to append to the history.
+    """
 
     text: str = ""
     content: List[Part] = field(default_factory=list)
@@ -260,14 +252,35 @@ class ModelResponse:
     raw: Any = field(default=None, repr=False)
     #: One record per attempt (retries and fallbacks), oldest first.
     attempts: List[Dict[str, Any]] = field(default_factory=list, repr=False)
+    refusal: Optional[str] = None
+    dropped_options: List[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.content and self.text:
-            self.content = [TextPart(self.text)]
+        if self.text and not any(type(p) is TextPart for p in self.content):
+            self.content = list(self.content) + [TextPart(self.text)]
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning text (reasoning parts joined; ``""`` when none)."""
+        return "".join(p.text for p in self.content if isinstance(p, ReasoningPart))
+
+    @property
+    def message(self) -> Message:
+        """This answer as the assistant :class:`Message` to append to the history.
+
+        It keeps the reasoning parts (with their signatures) and the tool
+        calls, so a tool loop on a thinking model works unchanged.
+        """
+        parts = [p for p in self.content if not (type(p) is TextPart and not p.text)]
+        if all(type(p) is TextPart for p in parts):
+            content: Union[str, List[Part], None] = self.text or None
+        else:
+            content = parts
+        return Message(role="assistant", content=content, tool_calls=list(self.tool_calls))
 
     def to_message(self) -> Message:
-        """This answer as an assistant :class:`Message`, ready to append to history."""
-        return Message(role="assistant", content=self.text or None, tool_calls=list(self.tool_calls))
+        """The same as :attr:`message`."""
+        return self.message
 
 
 @dataclass
@@ -284,6 +297,14 @@ class StreamChunk:
     id: Optional[str] = None
     request_id: Optional[str] = None
     raw: Any = field(default=None, repr=False)
+    #: A reasoning text delta (the join of ``reasoning_deltas``' texts when those are set).
+    reasoning: str = ""
+    #: Structured reasoning fragments (block index, signatures, provider details).
+    reasoning_deltas: List[ReasoningDelta] = field(default_factory=list)
+    #: A refusal text delta (OpenAI), or the refusal explanation on the final chunk (Anthropic).
+    refusal: str = ""
+    #: On the final chunk: options left out because the target does not take them.
+    dropped_options: Optional[List[str]] = None
 
 
 @dataclass
@@ -297,6 +318,12 @@ class ModelInfo:
     context_length: Optional[int] = None
     owned_by: Optional[str] = None
     raw: Any = field(default=None, repr=False)
+    #: True when the provider marks the model deprecated (``None``: not reported).
+    deprecated: Optional[bool] = None
+    #: ISO date (``YYYY-MM-DD``) from which the model is deprecated, when reported.
+    deprecation_date: Optional[str] = None
+    #: ISO date on which the model stops answering (shutdown / retirement / expiry), when reported.
+    retirement_date: Optional[str] = None
 
 
 @dataclass
@@ -357,6 +384,9 @@ class ProviderConfig:
     pool_size: int = 256
     trust_env: bool = True
     use_truststore: bool = False
+    #: Leave out chat options the target does not take instead of raising
+    #: :class:`~modelprov.exceptions.UnsupportedFeatureError` (named in ``dropped_options``).
+    drop_unsupported: bool = False
     headers: Tuple[Tuple[str, str], ...] = ()
     options: Tuple[Tuple[str, Any], ...] = ()
 
@@ -442,6 +472,12 @@ class ChatRequest:
     response_format: Optional[Dict[str, Any]] = None
     stream: bool = False
     provider_options: Dict[str, Any] = field(default_factory=dict)
+    #: ``None`` (the model's default), an effort from :data:`REASONING_EFFORTS` or a token budget.
+    reasoning: Union[str, int, None] = None
+    #: ``True`` marks the prompt for caching where the provider needs a request for it.
+    cache: Optional[bool] = None
+    #: Options left out before sending (``drop_unsupported``), in the order dropped.
+    dropped: List[str] = field(default_factory=list)
 
 
 # The validation functions live in _normalize (they need the classes above).

@@ -15,7 +15,7 @@ PKG = pathlib.Path(modelprov.__file__).parent
 LAYERS = {
     "_version": 0, "_redact": 0,
     "exceptions": 1,
-    "types": 2, "_log": 2, "_normalize": 2, "_handle": 2,
+    "parts": 2, "types": 2, "_log": 2, "_normalize": 2, "_serialize": 2, "_handle": 2,
     "_collect": 3, "config": 3, "_configfile": 3, "_configvalues": 3, "_configkeyring": 3, "retry": 3, "streaming": 3,
     "circuit_breaker": 3, "async_bridge": 3, "_bridge_channel": 3,
     "transport": 4,

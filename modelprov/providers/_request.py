@@ -8,9 +8,18 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..exceptions import ConfigurationError, ValidationError
-from ..types import ChatRequest, MessageInput, Tool, normalize_messages, normalize_tools
+from ..types import REASONING_EFFORTS, ChatRequest, MessageInput, Tool, normalize_messages, normalize_tools
 
-__all__ = ["build_chat_request_object", "normalize_response_format", "normalize_tool_choice"]
+__all__ = [
+    "DROPPABLE_FIELDS",
+    "build_chat_request_object",
+    "call_timeout",
+    "drop_option",
+    "normalize_reasoning",
+    "normalize_response_format",
+    "normalize_tool_choice",
+    "option_present",
+]
 
 
 def _number(name: str, value: Any, lo: float, hi: float) -> Optional[float]:
@@ -40,6 +49,23 @@ def _stop(value: Any) -> Optional[List[str]]:
     if not isinstance(items, (list, tuple)) or not all(isinstance(s, str) and s for s in items):
         raise ValidationError("stop must be a non-empty string or a list of non-empty strings")
     return list(items) or None
+
+
+def normalize_reasoning(value: Any) -> Union[str, int, None]:
+    """``None``, an effort from :data:`~modelprov.types.REASONING_EFFORTS` or a positive token budget."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        effort = value.strip().lower()
+        if effort in REASONING_EFFORTS:
+            return effort
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if value >= 1:
+            return value
+        raise ValidationError(f"reasoning as a token budget must be a positive integer, not {value!r}")
+    raise ValidationError(
+        f"reasoning must be one of {', '.join(REASONING_EFFORTS)} or a token budget (int), not {value!r}"
+    )
 
 
 def normalize_tool_choice(choice: Any, tools: Optional[List[Tool]]) -> Union[str, Dict[str, Any], None]:
@@ -120,6 +146,8 @@ def build_chat_request_object(
     tools: Any = None,
     tool_choice: Any = None,
     response_format: Any = None,
+    reasoning: Any = None,
+    cache: Any = None,
     provider_options: Optional[Mapping[str, Any]] = None,
     **extra: Any,
 ) -> ChatRequest:
@@ -138,7 +166,7 @@ def build_chat_request_object(
     opts.update(extra)
     if (
         temperature is None and top_p is None and stop is None and seed is None and tools is None
-        and tool_choice is None and response_format is None and (max_tokens is None or type(max_tokens) is int and max_tokens >= 1)
+        and tool_choice is None and response_format is None and reasoning is None and cache is None and (max_tokens is None or type(max_tokens) is int and max_tokens >= 1)
     ):  # fmt: skip
         # Fast path: a plain call (messages, maybe system and max_tokens) needs no other checks.
         return ChatRequest(
@@ -150,6 +178,8 @@ def build_chat_request_object(
             provider_options=opts,
         )
     norm_tools = normalize_tools(tools)
+    if cache is not None and not isinstance(cache, bool):
+        raise ValidationError(f"cache must be True or False, not {cache!r}")
     return ChatRequest(
         messages=normalize_messages(messages),
         model=model,
@@ -164,4 +194,43 @@ def build_chat_request_object(
         response_format=normalize_response_format(response_format),
         stream=bool(stream),
         provider_options=opts,
+        reasoning=normalize_reasoning(reasoning),
+        cache=cache,
     )
+
+
+#: ChatRequest fields that are chat options a target may not take (and so may be dropped).
+DROPPABLE_FIELDS = ("system", "temperature", "top_p", "max_tokens", "stop", "seed", "tool_choice", "response_format", "reasoning", "cache")
+
+
+def option_present(req: ChatRequest, name: str) -> bool:
+    """Whether chat option ``name`` (a field or a provider option) is set on ``req``."""
+    if name in DROPPABLE_FIELDS:
+        return getattr(req, name) is not None
+    return name in req.provider_options and req.provider_options[name] is not None
+
+
+def drop_option(req: ChatRequest, name: str) -> ChatRequest:
+    """A copy of ``req`` without option ``name``, with ``name`` added to ``dropped``."""
+    from dataclasses import replace
+
+    changes: Dict[str, Any] = {"dropped": list(req.dropped) + [name]}
+    if name in DROPPABLE_FIELDS:
+        changes[name] = None
+    else:
+        opts = dict(req.provider_options)
+        opts.pop(name, None)
+        changes["provider_options"] = opts
+    return replace(req, **changes)
+
+
+def call_timeout(options: Dict[str, Any]) -> Optional[float]:
+    """Pop and check the per-call ``timeout``; refuse a ``stream`` option (use stream())."""
+    if "stream" in options:
+        raise ValidationError("pass no 'stream' option: call stream() for a stream, generate() for a whole answer")
+    timeout = options.pop("timeout", None)
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValidationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 from .._handle import StreamHandle
-from ..exceptions import ModelProvError, ProviderConnectionError, ServerError
+from ..exceptions import ModelProvError, ProviderConnectionError, ServerError, UnsupportedFeatureError
 from ..types import ChatRequest, HTTPRequest, StreamChunk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,6 +188,8 @@ class _StreamState:
                     produced = True
                     if chunk.finish_reason:
                         self.answered = True
+                        if self.req.dropped:
+                            chunk.dropped_options = list(self.req.dropped)
                     yield chunk
                 if decoder.done:
                     break
@@ -213,6 +215,16 @@ class _StreamState:
             yield chunk
 
     # --------------------------------------------------------------- work
+    def build_http(self) -> HTTPRequest:
+        """The HTTP request for ``self.req``, with auth and an ``Accept`` header for the stream format."""
+        provider = self.provider
+        http = provider._with_auth(provider.build_chat_request(self.req))
+        if "Accept" not in http.headers and "accept" not in http.headers:
+            headers = dict(http.headers)  # a copy: the request may be the codec's own object
+            headers["Accept"] = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
+            http = HTTPRequest(http.method, http.path, headers, http.json, http.params, http.stream)
+        return http
+
     def attempt(self, attempt: int, http: Any) -> _Open:
         from ..exceptions import ProviderTimeoutError
         from ..streaming import StreamDeadline
@@ -261,23 +273,27 @@ class _StreamState:
 
     def run(self) -> Iterator[StreamChunk]:
         from ..retry import call_with_retry
+        from ._unsupported import learn_unsupported
 
         provider = self.provider
         provider.validate_config()
-        http = provider._with_auth(provider.build_chat_request(self.req))
-        if "Accept" not in http.headers and "accept" not in http.headers:
-            headers = dict(http.headers)  # a copy: the request may be the codec's own object
-            headers["Accept"] = "application/x-ndjson" if provider.stream_format == "ndjson" else "text/event-stream"
-            http = HTTPRequest(http.method, http.path, headers, http.json, http.params, http.stream)
         self.start = provider._clock()
-        opened = call_with_retry(
-            provider._policy_for(self.timeout),
-            lambda n: self.attempt(n, http),
-            sleep=self.sleep,
-            clock=provider._clock,
-            on_retry=provider._on_retry,
-            provider=provider.instance_name,
-        )
+        while True:
+            http = self.build_http()
+            try:
+                left = self.left()
+                opened = call_with_retry(
+                    provider._policy_for(None if left is None else max(left, 1e-3)),
+                    lambda n: self.attempt(n, http),
+                    sleep=self.sleep,
+                    clock=provider._clock,
+                    on_retry=provider._on_retry,
+                    provider=provider.instance_name,
+                )
+            except UnsupportedFeatureError as exc:
+                self.req = learn_unsupported(provider, self.req, exc)  # resend once without the option
+                continue
+            break
         permit = opened.permit
         try:
             pending, opened.pending = opened.pending, []

@@ -14,6 +14,7 @@ overrides :meth:`ModelProvider._chat`, :meth:`ModelProvider._open_stream` and
 friends instead.
 """
 
+import threading
 import time
 from typing import (
     TYPE_CHECKING,
@@ -26,6 +27,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Union,
 )
@@ -51,8 +53,9 @@ from ..types import (
     ProviderConfig,
     StreamChunk,
 )
-from ._request import build_chat_request_object
+from ._request import build_chat_request_object, call_timeout as _call_timeout
 from ._stream import ChunkStream
+from ._unsupported import apply_unsupported, learn_unsupported
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..circuit_breaker import CircuitBreaker
@@ -62,7 +65,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ModelProvider", "StreamDecoder"]
 
 log = get_logger("providers")
-
 
 class StreamDecoder:
     """Turns one stream's events into :class:`StreamChunk` objects.
@@ -106,6 +108,8 @@ class ModelProvider:
     default_model: ClassVar[Optional[str]] = None
     api_key_env: ClassVar[Tuple[str, ...]] = ()
     base_url_env: ClassVar[Tuple[str, ...]] = ()
+    #: Provider options read from the environment: option -> variable names (e.g. Anthropic's api_version).
+    option_env: ClassVar[Dict[str, Tuple[str, ...]]] = {}
     requires_api_key: ClassVar[bool] = False
     stream_format: ClassVar[str] = "sse"
     #: False for providers that do no HTTP at all (the mock).
@@ -141,9 +145,9 @@ class ModelProvider:
         self._authed_transport: "Optional[Transport]" = None
         #: ``(config, headers)``: config headers + auth headers, computed once per config object.
         self._auth_cache: Optional[Tuple[ProviderConfig, Dict[str, str]]] = None
-        import threading
-
         self._lock = threading.Lock()
+        #: model -> {option: reason} learned from the provider's own rejections (drop_unsupported).
+        self._learned: Dict[str, Dict[str, str]] = {}
 
     # ------------------------------------------------------------------ info
     @classmethod
@@ -156,6 +160,8 @@ class ModelProvider:
             "api_key_env": tuple(cls.api_key_env),
             "base_url_env": tuple(cls.base_url_env),
         }
+        if cls.option_env:
+            defaults["option_env"] = {k: tuple(v) for k, v in cls.option_env.items()}
         normalize = getattr(cls, "normalize_base_url", None)
         if normalize is not None:
             defaults["normalize_base_url"] = normalize
@@ -203,6 +209,13 @@ class ModelProvider:
             )
 
     # ------------------------------------------------------------ codec hooks
+    def unsupported_options(self, req: ChatRequest) -> Dict[str, str]:
+        """Option name -> reason, for options this provider, API version or model is known not to take.
+
+        Checked before any I/O (see :mod:`._unsupported`); names are ChatRequest fields or provider-option keys.
+        """
+        return {}
+
     def auth_headers(self) -> Dict[str, str]:
         """Headers that authenticate a request (built from ``self.config``)."""
         return {}
@@ -244,7 +257,7 @@ class ModelProvider:
         """Validate arguments into a :class:`ChatRequest` and check capabilities (no I/O)."""
         req = build_chat_request_object(messages, model=model or self.config.default_model, stream=stream, provider=self.instance_name, **options)
         self._check_features(req)
-        return req
+        return apply_unsupported(self, req)
 
     def _check_features(self, req: ChatRequest) -> None:
         if req.stream:
@@ -441,13 +454,21 @@ class ModelProvider:
         return result
 
     def _chat(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ModelResponse:
-        http = self.build_chat_request(req)
-
         def handle(response: Any) -> ModelResponse:
             result = self.parse_chat_response(response.json())
             return self._finish_response(response, result)
 
-        return self._call(http, timeout, handle)
+        start = self._clock()
+        while True:
+            left = None if timeout is None else max(timeout - (self._clock() - start), 1e-3)
+            try:
+                result: ModelResponse = self._call(self.build_chat_request(req), left, handle)
+            except UnsupportedFeatureError as exc:
+                req = learn_unsupported(self, req, exc)  # resend once without the rejected option
+                continue
+            if req.dropped:
+                result.dropped_options = list(req.dropped)
+            return result
 
     def _embed(self, inputs: List[str], model: str, options: Dict[str, Any], *, timeout: Optional[float] = None) -> EmbeddingResponse:
         http = self.build_embed_request(inputs, model, options)
@@ -477,14 +498,3 @@ class ModelProvider:
     def _open_stream(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ChunkStream:
         return ChunkStream(self, req, timeout=timeout)
 
-
-def _call_timeout(options: Dict[str, Any]) -> Optional[float]:
-    """Pop and check the per-call ``timeout``; refuse a ``stream`` option (use stream())."""
-    if "stream" in options:
-        raise ValidationError("pass no 'stream' option: call stream() for a stream, generate() for a whole answer")
-    timeout = options.pop("timeout", None)
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValidationError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    return float(timeout)
