@@ -69,6 +69,9 @@ def chat_reply(
     usage: Optional[Mapping[str, Any]] = None,
     finish_reason: Optional[str] = None,
     model: Optional[str] = None,
+    reasoning: Optional[str] = None,
+    signature: Optional[str] = None,
+    refusal: Optional[str] = None,
     chunk_words: bool = True,
     split_utf8: bool = False,
     stream: Optional[bool] = None,
@@ -96,6 +99,9 @@ def chat_reply(
         hdrs = merge_headers(_defaults(protocol, is_stream, request_id), headers)
         kw: Dict[str, Any] = dict(usage=usage, finish_reason=finish_reason,
                                   model=_req_model(req, model, "fake-model"), endpoint=_endpoint(req))
+        for key, value in (("reasoning", reasoning), ("signature", signature), ("refusal", refusal)):
+            if value is not None:
+                kw[key] = value
         if is_stream:
             chunks = chat_stream(protocol, text, tool_calls, include_usage=wants_usage(protocol, req.json),
                                  chunk_words=chunk_words, split_utf8=split_utf8, **kw)

@@ -121,10 +121,14 @@ def chat_body(
     finish_reason: Optional[str] = None,
     model: str = "fake-model",
     endpoint: str = "chat",
+    **extra: Any,
 ) -> Dict[str, Any]:
-    """A non-streamed chat reply body in ``protocol``'s shape (``endpoint="generate"``: Ollama ``/api/generate``)."""
+    """A non-streamed chat reply body in ``protocol``'s shape (``endpoint="generate"``: Ollama ``/api/generate``).
+
+    ``extra`` (``reasoning``, ``signature``, ``refusal``) goes to the protocol's builder.
+    """
     check_protocol(protocol)
-    kw: Dict[str, Any] = dict(usage=usage, finish_reason=finish_reason, model=model)
+    kw: Dict[str, Any] = dict(usage=usage, finish_reason=finish_reason, model=model, **extra)
     if protocol in OPENAI_FAMILY:
         return openai_completion(text, tool_calls, protocol=protocol, **kw)
     if protocol == "anthropic":
@@ -144,6 +148,7 @@ def chat_stream(
     chunk_words: bool = True,
     endpoint: str = "chat",
     split_utf8: bool = False,
+    **extra: Any,
 ) -> List[bytes]:
     """The writes of a streamed chat reply: SSE events (OpenAI family, Anthropic) or NDJSON lines (Ollama).
 
@@ -152,7 +157,7 @@ def chat_stream(
     writes (see :func:`~modelprov.testing.split_utf8`).
     """
     check_protocol(protocol)
-    kw: Dict[str, Any] = dict(usage=usage, finish_reason=finish_reason, model=model, chunk_words=chunk_words)
+    kw: Dict[str, Any] = dict(usage=usage, finish_reason=finish_reason, model=model, chunk_words=chunk_words, **extra)
     if protocol in OPENAI_FAMILY:
         out = openai_stream_events(text, tool_calls, protocol=protocol, include_usage=include_usage, **kw)
     elif protocol == "anthropic":

@@ -124,6 +124,9 @@ class FakeServer:
         usage: Optional[Mapping[str, Any]] = None,
         finish_reason: Optional[str] = None,
         model: Optional[str] = None,
+        reasoning: Optional[str] = None,
+        signature: Optional[str] = None,
+        refusal: Optional[str] = None,
         chunk_words: bool = True,
         split_utf8: bool = False,
         stream: Optional[bool] = None,
@@ -139,11 +142,17 @@ class FakeServer:
     ) -> Reply:
         """Queue a chat reply; JSON, or a protocol-correct stream when the request asks for one.
 
-        See :func:`~modelprov.testing.factories.chat_reply` and
+        ``reasoning`` adds the protocol's reasoning output before the answer
+        (Anthropic: a thinking block signed with ``signature``; OpenRouter:
+        ``reasoning`` and ``reasoning_details``; Ollama: ``message.thinking``);
+        ``refusal`` makes the model refuse (OpenAI ``refusal``, Anthropic's
+        ``refusal`` stop reason with ``stop_details``). See
+        :func:`~modelprov.testing.factories.chat_reply` and
         :func:`~modelprov.testing.protocols.chat_stream`.
         """
         return self.add(chat_reply(
             protocol, text, tool_calls=tool_calls, usage=usage, finish_reason=finish_reason, model=model,
+            reasoning=reasoning, signature=signature, refusal=refusal,
             chunk_words=chunk_words, split_utf8=split_utf8, stream=stream, status=status, path=path,
             headers=headers, request_id=request_id, delay=delay, chunk_delay=chunk_delay,
             drop_after=drop_after, stall_after=stall_after, truncate=truncate))
