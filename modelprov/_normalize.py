@@ -34,6 +34,10 @@ def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
         if not isinstance(text, str):
             raise ValidationError(f"messages[{index}].content[{j}].text must be a string")
         return _t.TextPart(text)
+    if kind in ("reasoning", "provider") or (kind == "image" and isinstance(part.get("data"), str)):
+        from ._serialize import _part_from_dict as part_from_saved  # the Message.to_dict shapes
+
+        return part_from_saved(f"messages[{index}].content[{j}]", part)
     if kind in ("image_url", "image"):
         spec = part.get("image_url", part)
         if isinstance(spec, str):
@@ -50,10 +54,6 @@ def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
             )
         except ValidationError as exc:
             raise ValidationError(f"messages[{index}].content[{j}]: {exc.message}") from None
-    if kind in ("reasoning", "provider"):
-        from ._serialize import _part_from_dict as part_from_saved
-
-        return part_from_saved(f"messages[{index}].content[{j}]", part)
     raise ValidationError(f"messages[{index}].content[{j}] has unknown part type {kind!r}")
 
 

@@ -752,3 +752,17 @@ def test_import_is_cheap():
             ".provider_config('x'); bad = {'keyring', 'requests', 'asyncio'} & set(sys.modules); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=str(REPO), check=True)
+
+
+def test_provider_options_read_from_the_environment_rank_between_explicit_and_file(tmp_path):
+    path = tmp_path / "c.ini"
+    path.write_text("[provider:p]\napi_version = from-file\n")
+    defaults = {"option_env": {"api_version": ("P_API_VERSION",)}, "api_version": "from-default"}
+    cm = ConfigManager(str(path), environ={}, use_keyring=False)
+    assert cm.provider_config("p", defaults=defaults).option("api_version") == "from-file"
+    cm = ConfigManager(str(path), environ={"P_API_VERSION": " from-env "}, use_keyring=False)
+    assert cm.provider_config("p", defaults=defaults).option("api_version") == "from-env"
+    assert cm.provenance("p", defaults=defaults)["option.api_version"] == "env:P_API_VERSION"
+    assert cm.provider_config("p", defaults=defaults, options={"api_version": "x"}).option("api_version") == "x"
+    cm = ConfigManager(str(tmp_path / "none.ini"), environ={}, use_keyring=False)
+    assert cm.provider_config("p", defaults=defaults).option("api_version") == "from-default"
