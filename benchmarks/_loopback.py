@@ -71,7 +71,7 @@ def _dumps(obj: Any) -> bytes:
 def _openai(n: int) -> Tuple[bytes, List[bytes]]:
     body = _dumps({
         "id": "chatcmpl-9xQpZbFcT3a1Xy7Lm2Nv0KwRd", "object": "chat.completion", "created": 1732700000,
-        "model": "gpt-4o-mini-2024-07-18",
+        "model": "gpt-5.4-mini-2026-03-17",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": _TEXT, "refusal": None, "annotations": []},
                      "logprobs": None, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
@@ -81,7 +81,7 @@ def _openai(n: int) -> Tuple[bytes, List[bytes]]:
         "service_tier": "default", "system_fingerprint": "fp_0ba0d124f1",
     })  # fmt: skip
     base = {"id": "chatcmpl-9xQpZbFcT3a1Xy7Lm2Nv0KwRd", "object": "chat.completion.chunk", "created": 1732700000,
-            "model": "gpt-4o-mini-2024-07-18", "service_tier": "default", "system_fingerprint": "fp_0ba0d124f1"}  # fmt: skip
+            "model": "gpt-5.4-mini-2026-03-17", "service_tier": "default", "system_fingerprint": "fp_0ba0d124f1"}  # fmt: skip
 
     def ev(choices: List[Any], **extra: Any) -> bytes:
         return b"data: " + _dumps(dict(base, choices=choices, **extra)) + b"\n\n"
@@ -99,7 +99,7 @@ def _openai(n: int) -> Tuple[bytes, List[bytes]]:
 
 def _anthropic(n: int) -> Tuple[bytes, List[bytes]]:
     body = _dumps({
-        "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
         "content": [{"type": "text", "text": _TEXT}], "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": 19, "output_tokens": 10, "cache_creation_input_tokens": 0,
                   "cache_read_input_tokens": 0, "service_tier": "standard"},
@@ -109,7 +109,7 @@ def _anthropic(n: int) -> Tuple[bytes, List[bytes]]:
         return b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
 
     start = {"type": "message_start", "message": {
-        "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
         "content": [], "stop_reason": None, "stop_sequence": None,
         "usage": {"input_tokens": 19, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}  # fmt: skip
     events = [

@@ -62,7 +62,7 @@ def build_stream(events: int = 2000, seed: int = 1, non_ascii: float = 0.03) -> 
         "id": "chatcmpl-9xQpZbFcT3a1Xy7Lm2Nv0KwRd",
         "object": "chat.completion.chunk",
         "created": 1732700000,
-        "model": "gpt-4o-mini-2024-07-18",
+        "model": "gpt-5.4-mini-2026-03-17",
         "service_tier": "default",
         "system_fingerprint": "fp_0ba0d124f1",
     }

@@ -201,7 +201,7 @@ class Client:
             if not sep:
                 raise ConfigurationError(
                     f"model {model!r} has no provider prefix",
-                    hint="write it as 'provider/model', e.g. 'openai/gpt-4o-mini' or 'ollama/llama3.2'",
+                    hint="write it as 'provider/model', e.g. 'openai/gpt-5.4-mini' or 'ollama/llama3.2'",
                 )
             raise registry.unknown_error(provider)
         if not sep or not name:

@@ -42,7 +42,7 @@ def test_errors_are_one_friendly_line(capsys):
 
 
 def test_missing_key_exit_code_and_hint(capsys):
-    code, _, err = run(capsys, "chat", "-m", "openai/gpt-4o-mini", "hi")
+    code, _, err = run(capsys, "chat", "-m", "openai/gpt-5.4-mini", "hi")
     assert code == 2 and "OPENAI_API_KEY" in err and "modelprov keys set openai" in err
 
 

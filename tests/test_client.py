@@ -32,7 +32,7 @@ def client(**kw):
 
 def test_routes_provider_slash_model_at_first_slash():
     c = client(providers={"openrouter": {"api_key": "sk-or-xxxxxxxxxx"}})
-    assert c.resolve("openrouter/anthropic/claude-3.5-sonnet") == ("openrouter", "anthropic/claude-3.5-sonnet")
+    assert c.resolve("openrouter/anthropic/claude-sonnet-4.6") == ("openrouter", "anthropic/claude-sonnet-4.6")
     assert c.resolve("mock") == ("mock", "echo")
 
 
@@ -52,7 +52,7 @@ def test_aliases_from_config():
 
 def test_bad_model_strings():
     with pytest.raises(ConfigurationError, match="no provider prefix"):
-        client().resolve("gpt-4o")
+        client().resolve("gpt-5.4")
     with pytest.raises(ConfigurationError, match="unknown provider"):
         client().complete("nope/x", "hi")
     with pytest.raises(ValidationError):

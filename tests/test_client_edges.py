@@ -156,7 +156,7 @@ def test_unknown_fallback_provider_is_an_error_not_a_silent_skip():
 def test_fallback_missing_key_does_not_hide_the_real_failure():
     client = Client(
         providers={"local": {"type": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}},
-        fallbacks=["openai/gpt-4o-mini"],
+        fallbacks=["openai/gpt-5.4-mini"],
         retry=RetryPolicy(max_retries=0),
         sleep=no_sleep,
     )

@@ -31,7 +31,7 @@ POSIX = os.name != "nt"
 OPENAI = {
     "type": "openai",
     "base_url": "https://api.openai.com/v1",
-    "default_model": "gpt-4o-mini",
+    "default_model": "gpt-5.4-mini",
     "api_key_env": ("OPENAI_API_KEY",),
     "base_url_env": ("OPENAI_BASE_URL",),
 }
@@ -154,7 +154,7 @@ def test_singleton_and_reset():
 def test_defaults_only(cfg):
     pc = cfg.provider_config("openai", defaults=OPENAI)
     assert (pc.name, pc.type, pc.base_url, pc.default_model, pc.api_key) == (
-        "openai", "openai", "https://api.openai.com/v1", "gpt-4o-mini", None)
+        "openai", "openai", "https://api.openai.com/v1", "gpt-5.4-mini", None)
     assert pc.connect_timeout == 5.0 and pc.pool_size == 256
     assert set(cfg.provenance("openai", defaults=OPENAI).values()) == {"default"}
 
@@ -392,18 +392,18 @@ def test_invalid_key_not_echoed(cfg):
 
 # -------------------------------------------------------------------- aliases
 def test_aliases(path):
-    write(path, "[aliases]\nfast = openai/gpt-4o-mini\nSmart = anthropic/claude-3-5-sonnet-latest\n")
+    write(path, "[aliases]\nfast = openai/gpt-5.4-mini\nSmart = anthropic/claude-sonnet-4-6\n")
     cfg = ConfigManager(path, environ={})
-    assert cfg.aliases() == {"fast": "openai/gpt-4o-mini", "smart": "anthropic/claude-3-5-sonnet-latest"}
-    assert cfg.resolve_alias("fast") == "openai/gpt-4o-mini"
-    assert cfg.resolve_alias("SMART") == "anthropic/claude-3-5-sonnet-latest"
-    assert cfg.resolve_alias("openai/gpt-4o") == "openai/gpt-4o"
+    assert cfg.aliases() == {"fast": "openai/gpt-5.4-mini", "smart": "anthropic/claude-sonnet-4-6"}
+    assert cfg.resolve_alias("fast") == "openai/gpt-5.4-mini"
+    assert cfg.resolve_alias("SMART") == "anthropic/claude-sonnet-4-6"
+    assert cfg.resolve_alias("openai/gpt-5.4") == "openai/gpt-5.4"
 
 
 @pytest.mark.parametrize("body, words", [
     ("a = b\nb = a\n", ["loop", "a -> b -> a"]),
     ("x = x\n", ["loop"]),
-    ("c = fast\nfast = openai/gpt-4o-mini\n", ["another alias", "one level"]),
+    ("c = fast\nfast = openai/gpt-5.4-mini\n", ["another alias", "one level"]),
 ])
 def test_alias_loops_and_chains_refused(path, body, words):
     write(path, "[aliases]\n" + body)
@@ -418,13 +418,13 @@ def test_default_model_order(path):
     env = {}
     cfg = ConfigManager(path, environ=env)
     assert (cfg.default_model(), cfg.default_model_source()) == (None, "default")
-    write(path, "[modelprov]\ndefault_model = openai/gpt-4o-mini\n")
-    assert (cfg.default_model(), cfg.default_model_source()) == ("openai/gpt-4o-mini", f"file:{path} [modelprov]")
+    write(path, "[modelprov]\ndefault_model = openai/gpt-5.4-mini\n")
+    assert (cfg.default_model(), cfg.default_model_source()) == ("openai/gpt-5.4-mini", f"file:{path} [modelprov]")
     env["MODELPROV_MODEL"] = "ollama/llama3.2"
     assert (cfg.default_model(), cfg.default_model_source()) == ("ollama/llama3.2", "env:MODELPROV_MODEL")
     assert (cfg.default_model("mock/echo"), cfg.default_model_source("mock/echo")) == ("mock/echo", "explicit")
     # the global default_model is the library default, not every provider's default model
-    assert cfg.provider_config("openai", defaults=OPENAI).default_model == "gpt-4o-mini"
+    assert cfg.provider_config("openai", defaults=OPENAI).default_model == "gpt-5.4-mini"
 
 
 # ---------------------------------------------------------------- permissions
@@ -481,23 +481,23 @@ def test_set_value_creates_private_file_and_dir(tmp_path):
 
 def test_set_value_preserves_other_sections_and_comments(path):
     original = ("# my settings\n[modelprov]\n; global\ntimeout = 30\n\n"
-                "[provider:openai]\nbase_url = https://a.example/v1\n  # note\ndefault_model = gpt-4o\n\n"
-                "[aliases]\nfast = openai/gpt-4o-mini\n")
+                "[provider:openai]\nbase_url = https://a.example/v1\n  # note\ndefault_model = gpt-5.4\n\n"
+                "[aliases]\nfast = openai/gpt-5.4-mini\n")
     write(path, original)
     cfg = ConfigManager(path, environ={})
     cfg.set_value("provider:openai", "base_url", "https://b.example/v1")
     cfg.set_value("provider:openai", "header.X-Team", "ml")
-    cfg.set_value("provider:anthropic", "default_model", "claude-3-5-haiku-latest")
+    cfg.set_value("provider:anthropic", "default_model", "claude-haiku-4-5")
     text = path.read_text()
     assert text.startswith("# my settings\n[modelprov]\n; global\ntimeout = 30\n")
-    assert "base_url = https://b.example/v1\n  # note\ndefault_model = gpt-4o\nheader.X-Team = ml\n" in text
-    assert "[aliases]\nfast = openai/gpt-4o-mini\n" in text
-    assert text.endswith("[provider:anthropic]\ndefault_model = claude-3-5-haiku-latest\n")
+    assert "base_url = https://b.example/v1\n  # note\ndefault_model = gpt-5.4\nheader.X-Team = ml\n" in text
+    assert "[aliases]\nfast = openai/gpt-5.4-mini\n" in text
+    assert text.endswith("[provider:anthropic]\ndefault_model = claude-haiku-4-5\n")
     assert cfg.unset_value("provider:openai", "default_model") is True
     assert cfg.unset_value("provider:openai", "default_model") is False
     assert cfg.get_value("provider:openai", "default_model") is None
     assert cfg.get_value("modelprov", "TIMEOUT") == "30"
-    assert cfg.resolve_alias("fast") == "openai/gpt-4o-mini"
+    assert cfg.resolve_alias("fast") == "openai/gpt-5.4-mini"
 
 
 def test_multiline_value_replaced_whole(path):

@@ -15,9 +15,9 @@ stalled streams)::
             server.add_chat("openai", "Hello world", usage={"input_tokens": 5, "output_tokens": 2})
             client = modelprov.Client(providers={
                 "openai": {"api_key": "test-key", "base_url": server.base_url("openai")}})
-            reply = client.complete("openai/gpt-4o-mini", "Say hello")
+            reply = client.complete("openai/gpt-5.4-mini", "Say hello")
             assert reply.text == "Hello world"
-            assert server.last_request.json["model"] == "gpt-4o-mini"
+            assert server.last_request.json["model"] == "gpt-5.4-mini"
 
             # The same reply streams when the request says "stream": true.
             server.add_chat("anthropic", "Hi", tool_calls=[{"name": "f", "arguments": {"a": 1}}])
