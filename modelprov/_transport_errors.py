@@ -53,8 +53,9 @@ MAX_ERROR_BODY = 64 * 1024
 #: Fallback messages are cut to about this many characters.
 MAX_FALLBACK_MESSAGE = 200
 
-#: ``error_parser(status, body_json_or_None, text, headers) -> Optional[ProviderError]``
-ErrorParser = Callable[[int, Any, str, Mapping[str, str]], Optional[ProviderError]]
+#: ``error_parser(status, body_json_or_None, text, headers) -> Optional[ModelProvError]`` (a
+#: ``ProviderError``, or ``UnsupportedFeatureError`` when the provider names an option it refuses)
+ErrorParser = Callable[[int, Any, str, Mapping[str, str]], Optional[ModelProvError]]
 
 #: Response headers copied onto exceptions (retry hints only, never credentials).
 RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
@@ -339,7 +340,7 @@ def error_from_status(
     host: str,
     request_id: Optional[str],
     error_parser: Optional[ErrorParser] = None,
-) -> ProviderError:
+) -> ModelProvError:
     """Build the exception for a non-2xx response (parser hook first, then fallback).
 
     Fields the parser left unset (``provider``, ``status_code``, ``request_id``,
@@ -348,11 +349,11 @@ def error_from_status(
     content_type = headers.get("content-type", "") or ""
     text = decode_text(body[:MAX_ERROR_BODY], content_type)
     body_json = _parse_json(text)
-    exc: Optional[ProviderError] = None
+    exc: Optional[ModelProvError] = None
     if error_parser is not None:
         try:
             exc = error_parser(status, body_json, text, headers)
-        except ProviderError as raised:  # a parser may raise instead of returning
+        except ModelProvError as raised:  # a parser may raise instead of returning
             exc = raised
         except Exception:  # a broken parser must not hide the real error
             exc = None

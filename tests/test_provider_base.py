@@ -32,7 +32,7 @@ def test_per_call_timeout_bounds_all_retries():
 
 def test_default_model_comes_from_the_class():
     p = OpenAIProvider(ProviderConfig(name="openai", api_key="sk-test-123456789"))
-    assert p.config.default_model == "gpt-4o-mini" and p.config.base_url == "https://api.openai.com/v1"
+    assert p.config.default_model == "gpt-5.4-mini" and p.config.base_url == "https://api.openai.com/v1"
 
 
 def test_connection_errors_carry_the_provider_hint():

@@ -156,15 +156,15 @@ def test_tools_and_tool_result_round_trip(rsps):
                {"role": "tool", "tool_call_id": "call_1", "content": "09:00"},
                Message("tool", "orphan result", tool_call_id="call_x", name="lookup")]  # fmt: skip
     make().generate(history, model=MODEL, tools=tools)
-    assert sent(rsps, 1)["messages"] == [
+    assert sent(rsps, 1)["messages"] == [  # no call ids, no tool_call_id: Ollama's API defines neither
         {"role": "user", "content": "Weather in Tokyo?"},
         {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "call_0", "function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}},
-            {"id": "call_1", "function": {"name": "get_time", "arguments": {}}},
+            {"function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}},
+            {"function": {"name": "get_time", "arguments": {}}},
         ]},
-        {"role": "tool", "content": "22C", "tool_name": "get_weather", "tool_call_id": "call_0"},
-        {"role": "tool", "content": "09:00", "tool_name": "get_time", "tool_call_id": "call_1"},
-        {"role": "tool", "content": "orphan result", "tool_name": "lookup", "tool_call_id": "call_x"},
+        {"role": "tool", "content": "22C", "tool_name": "get_weather"},
+        {"role": "tool", "content": "09:00", "tool_name": "get_time"},
+        {"role": "tool", "content": "orphan result", "tool_name": "lookup"},
     ]  # fmt: skip
 
 
@@ -242,7 +242,7 @@ def test_parse_tool_calls_with_ids_string_arguments_and_thinking():
         {"function": {"name": "h", "arguments": "{broken"}},
     ]})  # fmt: skip
     res = make().parse_chat_response(body)
-    assert res.text == ""
+    assert res.text == "" and res.reasoning == "hmm"
     assert [(c.id, c.name, c.arguments) for c in res.tool_calls] == [("call_abc", "f", {"a": 1}), ("call_1", "g", {"b": 2}), ("call_2", "h", {})]
     assert res.tool_calls[2].arguments_error and res.tool_calls[2].raw_arguments == "{broken"
     assert res.finish_reason == "tool_calls" and res.raw is body
@@ -274,6 +274,7 @@ def test_malformed_bodies_raise_response_error(body):
     [
         (400, "invalid options: bogus", InvalidRequestError),
         (400, 'registry.ollama.ai/library/gemma:2b does not support tools', InvalidRequestError),
+        (400, '"llama3.2" does not support thinking', UnsupportedFeatureError),
         (400, "input length exceeds the context length", TokenLimitError),
         (401, "unauthorized", AuthenticationError),
         (403, "cloud access is disabled", PermissionDeniedError),
@@ -380,9 +381,11 @@ def test_decoder_whole_tool_calls_become_deltas_with_full_arguments():
     assert [c.arguments for c in res.tool_calls] == [{"city": "Zürich"}, {}, {"n": 1}]
 
 
-def test_decoder_thinking_only_lines_produce_nothing():
+def test_decoder_thinking_lines_become_reasoning_deltas():
     d = make().new_stream_decoder(None)
-    assert d.feed(line(message={"role": "assistant", "content": "", "thinking": "pondering"})) == []
+    (chunk,) = d.feed(line(message={"role": "assistant", "content": "", "thinking": "pondering"}))
+    assert (chunk.reasoning, chunk.text, chunk.tool_calls) == ("pondering", "", [])
+    assert d.feed(line(message={"role": "assistant", "content": "", "thinking": ""})) == []
 
 
 @pytest.mark.parametrize(

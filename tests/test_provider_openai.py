@@ -49,7 +49,7 @@ def make(**options):
 
 def sent(provider, messages="Hi", **kw):
     """Run ``generate`` against a mocked endpoint; return (JSON body, headers) as sent on the wire."""
-    kw.setdefault("model", "gpt-4o-mini")
+    kw.setdefault("model", "gpt-5.4-mini")
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", json=completion({"content": "ok"}))
         provider.generate(messages, **kw)
@@ -66,7 +66,7 @@ def ev(data, event="message"):
 
 
 def chunk(delta=None, finish=None, **extra):
-    obj = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+    obj = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5.4-mini",
            "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]}  # fmt: skip
     obj.update(extra)
     return ev(obj)
@@ -74,7 +74,7 @@ def chunk(delta=None, finish=None, **extra):
 
 def completion(message, finish="stop", usage=None, **extra):
     body = {
-        "id": "chatcmpl-abc", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini-2024-07-18",
+        "id": "chatcmpl-abc", "object": "chat.completion", "created": 1700000000, "model": "gpt-5.4-mini-2026-03-17",
         "choices": [{"index": 0, "finish_reason": finish, "logprobs": None, "message": dict({"role": "assistant", "refusal": None}, **message)}],
         "usage": usage or {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
                            "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
@@ -89,7 +89,7 @@ def completion(message, finish="stop", usage=None, **extra):
 def test_class_attributes():
     assert OpenAIProvider.name == "openai"
     assert OpenAIProvider.default_base_url == "https://api.openai.com/v1"
-    assert OpenAIProvider.default_model == "gpt-4o-mini"
+    assert OpenAIProvider.default_model == "gpt-5.4-mini"
     assert OpenAIProvider.api_key_env == ("OPENAI_API_KEY",)
     assert OpenAIProvider.base_url_env == ("OPENAI_BASE_URL",)
     assert OpenAIProvider.requires_api_key is True
@@ -108,10 +108,10 @@ def test_auth_headers_with_organization_and_project():
 
 # ------------------------------------------------------------ request bodies
 def test_plain_chat_body_and_headers():
-    http = make().build_chat_request(make().make_request("Hello", model="gpt-4o-mini"))
+    http = make().build_chat_request(make().make_request("Hello", model="gpt-5.4-mini"))
     assert (http.method, http.path, http.headers, http.stream) == ("POST", "/chat/completions", {}, False)
     body, headers = sent(make(), "Hello")
-    assert body == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
+    assert body == {"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "Hello"}]}
     assert headers["Authorization"] == f"Bearer {KEY}"
     assert headers["Content-Type"] == "application/json"
     assert "OpenAI-Organization" not in headers and "OpenAI-Project" not in headers
@@ -135,7 +135,7 @@ def test_every_option():
         provider_options={"parallel_tool_calls": False, "reasoning_effort": "low"}, user="u1",
     )  # fmt: skip
     assert body == {
-        "model": "gpt-4o-mini",
+        "model": "gpt-5.4-mini",
         "messages": [{"role": "user", "content": "Hi"}],
         "temperature": 0.2,
         "top_p": 0.9,
@@ -258,10 +258,10 @@ def sse(*events):
 def test_stream_body_asks_for_usage():
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", body=sse("[DONE]"), content_type="text/event-stream")
-        assert list(make().stream("Hi", model="gpt-4o-mini")) == []
+        assert list(make().stream("Hi", model="gpt-5.4-mini")) == []
         request = mock.calls[0].request
     assert json.loads(request.body) == {
-        "model": "gpt-4o-mini",
+        "model": "gpt-5.4-mini",
         "messages": [{"role": "user", "content": "Hi"}],
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -276,7 +276,7 @@ def test_parse_plain_completion():
     assert (r.finish_reason, r.native_finish_reason) == ("stop", "stop")
     assert (r.usage.input_tokens, r.usage.output_tokens, r.usage.total_tokens) == (10, 5, 15)
     assert (r.usage.cache_read_tokens, r.usage.reasoning_tokens, r.usage.cache_write_tokens) == (4, 2, None)
-    assert (r.model, r.id, r.created_at, r.provider) == ("gpt-4o-mini-2024-07-18", "chatcmpl-abc", 1700000000.0, "openai")
+    assert (r.model, r.id, r.created_at, r.provider) == ("gpt-5.4-mini-2026-03-17", "chatcmpl-abc", 1700000000.0, "openai")
     assert r.raw["system_fingerprint"] == "fp_1"
 
 
@@ -346,14 +346,14 @@ def test_stream_text_finish_and_usage():
         chunk({"content": "Hel"}),
         chunk({"content": "lo"}),
         chunk({}, "stop"),
-        ev({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": [],
+        ev({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5.4-mini", "choices": [],
             "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}),
         ev("[DONE]"),
     ])  # fmt: skip
     assert [c.text for c in chunks] == ["Hel", "lo", "", ""]
     assert chunks[2].finish_reason == "stop" and chunks[2].native_finish_reason == "stop"
     assert chunks[3].usage.input_tokens == 9 and chunks[3].usage.total_tokens == 11
-    assert chunks[0].model == "gpt-4o-mini" and chunks[0].id == "chatcmpl-1"
+    assert chunks[0].model == "gpt-5.4-mini" and chunks[0].id == "chatcmpl-1"
 
 
 def test_stream_tool_call_fragments_and_parallel_calls():
@@ -510,14 +510,14 @@ def test_models_request_and_response():
     http = make().build_models_request(None)
     assert (http.method, http.path) == ("GET", "/models")
     body = {"object": "list", "data": [
-        {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
+        {"id": "gpt-5.4-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
         {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"},
         {"object": "model"},
     ]}  # fmt: skip
     models, cursor = make().parse_models_response(body)
     assert cursor is None
     assert [(m.id, m.provider, m.created_at, m.owned_by, m.context_length) for m in models] == [
-        ("gpt-4o-mini", "openai", 1721172741.0, "system", None),
+        ("gpt-5.4-mini", "openai", 1721172741.0, "system", None),
         ("text-embedding-3-small", "openai", 1705948997.0, "system", None),
     ]
     with pytest.raises(ResponseError):
@@ -537,7 +537,7 @@ def test_missing_key_raises_configuration_error_naming_env_and_command():
 def test_generate_over_http_fills_request_id_and_latency():
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", json=completion({"content": "Hi!"}), headers={"x-request-id": "req_123"})
-        r = make().generate("Hello", model="gpt-4o-mini")
+        r = make().generate("Hello", model="gpt-5.4-mini")
     assert (r.text, r.request_id, r.provider) == ("Hi!", "req_123", "openai") and r.latency_s >= 0
 
 
@@ -546,9 +546,9 @@ def test_missing_key_fails_before_any_request():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.POST, BASE + "/chat/completions", json=completion({"content": "x"}))
         with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
-            provider.generate("Hi", model="gpt-4o-mini")
+            provider.generate("Hi", model="gpt-5.4-mini")
         with pytest.raises(ConfigurationError, match="modelprov keys set openai"):
-            list(provider.stream("Hi", model="gpt-4o-mini"))
+            list(provider.stream("Hi", model="gpt-5.4-mini"))
         assert len(mock.calls) == 0
 
 
@@ -573,7 +573,7 @@ def test_http_errors_and_retry_decisions(status, body, cls, calls):
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", json=body, status=status, headers={"x-request-id": "req_e"})
         with pytest.raises(cls) as info:
-            provider.generate("Hi", model="gpt-4o-mini")
+            provider.generate("Hi", model="gpt-5.4-mini")
         assert len(mock.calls) == calls  # default policy: 2 retries for transient errors only
     exc = info.value
     assert type(exc) is cls and exc.status_code == status and exc.request_id == "req_e" and exc.provider == "openai"
@@ -587,7 +587,7 @@ def test_quota_is_not_retried_even_with_retry_after():
         mock.add(responses.POST, BASE + "/chat/completions", status=429, headers={"retry-after": "1"},
                  json=err("You exceeded your current quota", "insufficient_quota", "insufficient_quota"))  # fmt: skip
         with pytest.raises(QuotaExceededError):
-            provider.generate("Hi", model="gpt-4o-mini")
+            provider.generate("Hi", model="gpt-5.4-mini")
         assert len(mock.calls) == 1 and slept == []
 
 
@@ -598,7 +598,7 @@ def test_rate_limit_then_success_honours_retry_after():
         mock.add(responses.POST, BASE + "/chat/completions", status=429, headers={"retry-after": "2"},
                  json=err("Rate limit reached", "requests", "rate_limit_exceeded"))  # fmt: skip
         mock.add(responses.POST, BASE + "/chat/completions", json=completion({"content": "done"}))
-        assert provider.generate("Hi", model="gpt-4o-mini").text == "done"
+        assert provider.generate("Hi", model="gpt-5.4-mini").text == "done"
         assert len(mock.calls) == 2 and slept == [2.0]
 
 
@@ -616,7 +616,7 @@ def test_stream_over_http_with_tool_calls_and_usage():
     )  # fmt: skip
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", body=events, content_type="text/event-stream", headers={"x-request-id": "req_s"})
-        r = collect(make().stream("Weather?", model="gpt-4o-mini", tools=[{"name": "get_weather", "parameters": WEATHER}]))
+        r = collect(make().stream("Weather?", model="gpt-5.4-mini", tools=[{"name": "get_weather", "parameters": WEATHER}]))
     assert r.finish_reason == "tool_calls" and r.usage.total_tokens == 60 and r.request_id == "req_s"
     assert [(c.id, c.name, c.arguments) for c in r.tool_calls] == [("call_1", "get_weather", {"city": "Paris"})]
 
@@ -625,7 +625,7 @@ def test_stream_over_http_truncated_is_not_retried():
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", body=sse({"choices": [{"index": 0, "delta": {"content": "Hel"}}]}),
                  content_type="text/event-stream")  # fmt: skip
-        stream = make().stream("Hi", model="gpt-4o-mini")
+        stream = make().stream("Hi", model="gpt-5.4-mini")
         assert next(stream).text == "Hel"
         with pytest.raises(ResponseError, match="truncated"):
             next(stream)
@@ -640,7 +640,7 @@ def test_stream_error_before_anything_reached_the_caller_is_retried():
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", body=body, content_type="text/event-stream")
         with pytest.raises(ServerError, match="overloaded"):
-            list(provider.stream("Hi", model="gpt-4o-mini"))
+            list(provider.stream("Hi", model="gpt-5.4-mini"))
         assert len(mock.calls) == 3 and len(slept) == 2
 
 
@@ -649,10 +649,10 @@ def test_embed_and_list_models_over_http():
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/embeddings", json={"object": "list", "model": "text-embedding-3-small",
                  "data": [{"index": 1, "embedding": [3.0]}, {"index": 0, "embedding": packed}], "usage": {"prompt_tokens": 2, "total_tokens": 2}})  # fmt: skip
-        mock.add(responses.GET, BASE + "/models", json={"object": "list", "data": [{"id": "gpt-4o", "object": "model", "created": 1, "owned_by": "system"}]})
+        mock.add(responses.GET, BASE + "/models", json={"object": "list", "data": [{"id": "gpt-5.4", "object": "model", "created": 1, "owned_by": "system"}]})
         e = make().embed(["a", "b"], model="text-embedding-3-small", dimensions=2)
         models = make().list_models()
         assert json.loads(mock.calls[0].request.body) == {"model": "text-embedding-3-small", "input": ["a", "b"], "encoding_format": "float", "dimensions": 2}
         assert mock.calls[1].request.headers["Authorization"] == f"Bearer {KEY}"
     assert e.embeddings == [[0.5, 1.5], [3.0]] and e.usage.input_tokens == 2 and e.provider == "openai"
-    assert [(m.id, m.owned_by) for m in models] == [("gpt-4o", "system")]
+    assert [(m.id, m.owned_by) for m in models] == [("gpt-5.4", "system")]

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover
 
 BASE = "https://openrouter.ai/api/v1"
 KEY = "sk-or-v1-0123456789abcdef"
-MODEL = "anthropic/claude-3.5-sonnet"
+MODEL = "anthropic/claude-sonnet-5"
 
 
 def make(**options):
@@ -120,7 +120,7 @@ def test_attribution_headers():
 def test_body_uses_max_tokens_and_passes_extras_through():
     extras = {
         "provider": {"order": ["Anthropic", "Together"], "allow_fallbacks": False},
-        "models": ["anthropic/claude-3.5-sonnet", "openai/gpt-4o"],
+        "models": ["anthropic/claude-sonnet-5", "openai/gpt-5.4"],
         "route": "fallback",
         "transforms": ["middle-out"],
         "reasoning": {"effort": "high", "exclude": True},
@@ -136,7 +136,7 @@ def test_body_uses_max_tokens_and_passes_extras_through():
 
 def test_parse_response_prefers_native_finish_reason_and_reads_usage():
     body = {
-        "id": "gen-123", "provider": "OpenAI", "model": "openai/gpt-4o", "object": "chat.completion", "created": 1735000000,
+        "id": "gen-123", "provider": "OpenAI", "model": "openai/gpt-5.4", "object": "chat.completion", "created": 1735000000,
         "choices": [{"index": 0, "finish_reason": "stop", "native_finish_reason": "completed", "logprobs": None,
                      "message": {"role": "assistant", "content": "Hi there", "refusal": None, "reasoning": None}}],
         "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27, "cost": 0.0001, "is_byok": False,
@@ -232,7 +232,7 @@ def or_err(code, message="m", **metadata):
         (401, or_err(401, "No auth credentials found", error_type="authentication"), AuthenticationError),
         (402, or_err(402, "Insufficient credits", error_type="payment_required"), QuotaExceededError),
         (402, or_err(402, "Insufficient credits"), QuotaExceededError),
-        (403, or_err(403, "Input flagged", reasons=["violence"], flagged_input="...", provider_name="OpenAI", model_slug="openai/gpt-4o"), ContentFilterError),
+        (403, or_err(403, "Input flagged", reasons=["violence"], flagged_input="...", provider_name="OpenAI", model_slug="openai/gpt-5.4"), ContentFilterError),
         (403, or_err(403, "Forbidden", error_type="permission_denied"), PermissionDeniedError),
         (404, or_err(404, "No endpoints found", error_type="not_found"), ModelNotFoundError),
         (408, or_err(408, "Request timed out", error_type="timeout"), ProviderTimeoutError),
@@ -268,13 +268,13 @@ def test_availability_decides_retryable_and_wait():
 
 
 def test_models_carry_name_and_context_length():
-    body = {"data": [{"id": "openai/gpt-4o", "canonical_slug": "openai/gpt-4o-2024-05-13", "name": "OpenAI: GPT-4o",
+    body = {"data": [{"id": "openai/gpt-5.4", "canonical_slug": "openai/gpt-5.4-2026-03-05", "name": "OpenAI: GPT-5.4",
                       "created": 1715558400, "context_length": 128000, "pricing": {"prompt": "0.0000025"},
                       "architecture": {"input_modalities": ["text", "image"]}}]}  # fmt: skip
     models, cursor = make().parse_models_response(body)
     assert cursor is None
     m = models[0]
-    assert (m.id, m.name, m.context_length, m.created_at, m.provider) == ("openai/gpt-4o", "OpenAI: GPT-4o", 128000, 1715558400.0, "openrouter")
+    assert (m.id, m.name, m.context_length, m.created_at, m.provider) == ("openai/gpt-5.4", "OpenAI: GPT-5.4", 128000, 1715558400.0, "openrouter")
 
 
 def test_missing_key_names_env_and_command():
@@ -336,8 +336,9 @@ def test_stream_over_http_with_comments_and_usage():
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", body=body, content_type="text/event-stream", headers={"X-Generation-Id": "gen-1"})
         r = collect(make().stream("Hi", model=MODEL))
-        assert json.loads(mock.calls[0].request.body)["stream_options"] == {"include_usage": True}
+        assert "stream_options" not in json.loads(mock.calls[0].request.body)  # a deprecated no-op: usage always comes
     assert (r.text, r.finish_reason, r.native_finish_reason, r.usage.total_tokens, r.id) == ("Hi there", "stop", "end_turn", 6, "gen-1")
+    assert r.usage.cost == 0.1
 
 
 def test_embed_and_models_over_http():

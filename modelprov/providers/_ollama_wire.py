@@ -1,14 +1,15 @@
 """Ollama native API wire mapping shared by ``OllamaProvider`` and its NDJSON decoder.
 
-Pure functions, no I/O: ``OLLAMA_HOST`` normalisation, message conversion
-(raw base64 images, ``tool_name`` on tool results), ``done_reason`` and
-metrics normalisation, the ``{"error": "..."}`` -> exception mapping, and
-:class:`OllamaStreamDecoder` (WIRE.md §4).
+Pure functions, no I/O: ``OLLAMA_HOST`` normalisation, the ``reasoning`` ->
+``think`` mapping, message conversion (raw base64 images, ``thinking`` on
+assistant turns, only the tool fields Ollama's API defines), ``done_reason``
+and metrics normalisation, the ``{"error": "..."}`` -> exception mapping, and
+:class:`OllamaStreamDecoder` (WIRE.md §4, §4.11).
 """
 
 import json
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 from urllib.parse import urlsplit
 
 from ..exceptions import (
@@ -16,16 +17,16 @@ from ..exceptions import (
     ConfigurationError,
     InvalidRequestError,
     ModelNotFoundError,
+    ModelProvError,
     OverloadedError,
     PermissionDeniedError,
-    ProviderError,
     ResponseError,
     ServerError,
     TokenLimitError,
     UnsupportedFeatureError,
     error_for_status,
 )
-from ..types import ChatRequest, ImagePart, StreamChunk, ToolCall, ToolCallDelta, Usage
+from ..types import ChatRequest, ImagePart, Part, ReasoningPart, StreamChunk, ToolCall, ToolCallDelta, Usage
 from .base import StreamDecoder
 
 __all__ = [
@@ -39,12 +40,21 @@ __all__ = [
     "normalize_host",
     "normalize_usage",
     "parse_tool_calls",
+    "reasoning_parts",
+    "think_value",
 ]
 
 DEFAULT_HOST = "http://localhost:11434"
 DEFAULT_PORT = 11434
 _TIMINGS = (("total_s", "total_duration"), ("load_s", "load_duration"), ("prompt_eval_s", "prompt_eval_duration"), ("eval_s", "eval_duration"))
 _MODEL_NAME = re.compile(r"model ['\"]([^'\"]+)['\"]")
+#: ``reasoning`` effort -> ``think`` (the levels Ollama lacks map to the nearest one it has).
+THINK_LEVELS: Dict[str, Union[bool, str]] = {
+    "none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max", "max": "max",
+}  # fmt: skip
+#: Token-budget thresholds: a budget below the first bound is ``low``, below the second
+#: ``medium``, below the third ``high``, anything larger ``max``.
+THINK_BUDGETS = ((4096, "low"), (16384, "medium"), (32768, "high"))
 
 
 # --------------------------------------------------------------------- host
@@ -100,6 +110,32 @@ def check_images(req: ChatRequest, provider: str) -> None:
                 raise _remote_image_error(image, provider)
 
 
+def _is_gpt_oss(model: str) -> bool:
+    return model.rsplit("/", 1)[-1].lower().startswith("gpt-oss")
+
+
+def think_value(reasoning: Union[str, int, None], model: str) -> Union[bool, str, None]:
+    """The ``think`` value for the ``reasoning`` option (``None``: send no ``think``).
+
+    Efforts map through :data:`THINK_LEVELS`, token budgets through
+    :data:`THINK_BUDGETS`. gpt-oss ignores booleans (it always thinks), so
+    ``"none"`` becomes its lowest level, ``"low"``, there.
+    """
+    if reasoning is None:
+        return None
+    if isinstance(reasoning, int) and not isinstance(reasoning, bool):
+        level: Union[bool, str] = "max"
+        for bound, name in THINK_BUDGETS:
+            if reasoning < bound:
+                level = name
+                break
+    else:
+        level = THINK_LEVELS[str(reasoning)]
+    if level is False and _is_gpt_oss(model):
+        return "low"
+    return level
+
+
 def _image(image: ImagePart, provider: str) -> str:
     if image.is_remote:
         raise _remote_image_error(image, provider)
@@ -107,32 +143,40 @@ def _image(image: ImagePart, provider: str) -> str:
 
 
 def convert_messages(req: ChatRequest, provider: str) -> List[Dict[str, Any]]:
-    """``/api/chat`` messages: ``req.system`` first as a system message, images as raw base64.
+    """``/api/chat`` messages with only the fields Ollama's ``Message`` defines.
 
-    A tool result carries ``tool_call_id`` and ``tool_name`` (taken from the
-    assistant call with that id earlier in the history, else ``Message.name``).
+    ``req.system`` comes first as a system message; ``developer`` turns are
+    sent as ``system``; images are raw base64. An assistant turn carries its
+    reasoning parts that came from ``provider`` (or from no provider) as
+    ``thinking``, and its calls as ``{"function": {"name", "arguments"}}``.
+    A tool result carries ``tool_name`` (the name of the call with its
+    ``tool_call_id`` earlier in the history, else ``Message.name``). Call ids
+    and ``tool_call_id`` are not sent: the API does not define them.
     """
     out: List[Dict[str, Any]] = []
     if req.system:
         out.append({"role": "system", "content": req.system})
     names: Dict[str, str] = {}
     for msg in req.messages:
-        item: Dict[str, Any] = {"role": msg.role, "content": msg.text}
+        role = "system" if msg.role == "developer" else msg.role
+        item: Dict[str, Any] = {"role": role, "content": msg.text}
+        if role == "assistant" and isinstance(msg.content, list):
+            thinking = "".join(p.text for p in msg.reasoning_parts if p.sendable_to(provider))
+            if thinking:
+                item["thinking"] = thinking
         if msg.images:
             item["images"] = [_image(img, provider) for img in msg.images]
         if msg.tool_calls:
             calls = []
             for call in msg.tool_calls:
-                names[call.id] = call.name
-                entry: Dict[str, Any] = {"id": call.id} if call.id else {}
-                entry["function"] = {"name": call.name, "arguments": dict(call.arguments)}
-                calls.append(entry)
+                if call.id:
+                    names[call.id] = call.name
+                calls.append({"function": {"name": call.name, "arguments": dict(call.arguments)}})
             item["tool_calls"] = calls
-        if msg.role == "tool":
+        if role == "tool":
             name = names.get(msg.tool_call_id or "") or msg.name
             if name:
                 item["tool_name"] = name
-            item["tool_call_id"] = msg.tool_call_id
         out.append(item)
     return out
 
@@ -156,6 +200,12 @@ def normalize_usage(body: Dict[str, Any]) -> Usage:
         output_tokens=_count(body.get("eval_count")),
         timings={name: _count(body.get(key)) / 1e9 for name, key in _TIMINGS},
     )
+
+
+def reasoning_parts(message: Dict[str, Any], provider: str) -> List[Part]:
+    """``message.thinking`` as a one-part content list (empty when the model did not think)."""
+    thinking = message.get("thinking")
+    return [ReasoningPart(thinking, provider=provider)] if thinking and isinstance(thinking, str) else []
 
 
 def parse_tool_calls(message: Dict[str, Any], first: int = 0) -> List[ToolCall]:
@@ -183,10 +233,22 @@ def error_text(value: Any) -> str:
     return str(value)
 
 
-def error_from_message(message: str, *, status: Optional[int], provider: str) -> ProviderError:
-    """The exception for an Ollama error string; ``status`` is ``None`` for a mid-stream error line."""
+def error_from_message(message: str, *, status: Optional[int], provider: str) -> ModelProvError:
+    """The exception for an Ollama error string; ``status`` is ``None`` for a mid-stream error line.
+
+    A 400 refusing ``think`` (``"MODEL" does not support thinking`` for a model
+    without the capability, ``invalid think value`` for a level the server
+    does not know) is :class:`UnsupportedFeatureError` for option
+    ``reasoning``, so ``drop_unsupported`` resends without it.
+    """
     low = message.lower()
     kw: Dict[str, Any] = {"provider": provider, "status_code": status}
+    if status == 400 and ("does not support thinking" in low or "invalid think value" in low):
+        return UnsupportedFeatureError(
+            message, option="reasoning", param="think", retryable=False,
+            hint="leave reasoning (and the think option) out for this model, or pass drop_unsupported=True "
+            "to the Client to drop it automatically; `ollama show MODEL` lists its capabilities", **kw,
+        )  # fmt: skip
     if "not found" in low and (status == 404 or (status is None and "model" in low)):
         found = _MODEL_NAME.search(message)
         pull = f"ollama pull {found.group(1)}" if found else "ollama pull MODEL"
@@ -218,11 +280,14 @@ class OllamaStreamDecoder(StreamDecoder):
         self._tools = 0
 
     def feed(self, event: Any) -> List[StreamChunk]:
-        """Decode one line; an ``{"error": ...}`` line raises the mapped exception."""
+        """Decode one line; an ``{"error": ...}`` line raises the mapped exception.
+
+        ``message.thinking`` fragments become ``StreamChunk.reasoning`` deltas.
+        """
         if type(event) is dict and not event.get("done") and event.get("error") is None:
-            # Fast path for nearly every line of a stream: text without tool calls.
+            # Fast path for nearly every line of a stream: text without tool calls or thinking.
             message = event.get("message")
-            if type(message) is dict and not message.get("tool_calls"):
+            if type(message) is dict and not message.get("tool_calls") and not message.get("thinking"):
                 text = message.get("content")
                 if type(text) is str:
                     return [StreamChunk(text, [], None, None, None, event.get("model"))] if text else []
@@ -232,6 +297,8 @@ class OllamaStreamDecoder(StreamDecoder):
             raise error_from_message(error_text(event["error"]), status=None, provider=self._provider)
         message = event.get("message") or {}
         text = message.get("content") or ""
+        thinking = message.get("thinking")
+        thinking = thinking if isinstance(thinking, str) else ""
         deltas = []
         for call in parse_tool_calls(message, self._tools):
             args = call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments, ensure_ascii=False)
@@ -249,9 +316,12 @@ class OllamaStreamDecoder(StreamDecoder):
                     native_finish_reason=native,
                     usage=normalize_usage(event),
                     model=model,
+                    reasoning=thinking,
                 )
             ]
-        return [StreamChunk(text=text, tool_calls=deltas, model=model)] if text or deltas else []
+        if text or deltas or thinking:
+            return [StreamChunk(text=text, tool_calls=deltas, model=model, reasoning=thinking)]
+        return []
 
     def finish(self) -> List[StreamChunk]:
         """End of input: a stream without a ``done: true`` line is truncated."""

@@ -8,6 +8,15 @@ OpenRouter ``{"error":{code:int,message,metadata:{error_type},availability?}}``,
 vLLM's nested or flat ``{"object":"error","message","type","code":int}``,
 llama.cpp's ``exceed_context_size_error`` with ``n_prompt_tokens``/``n_ctx``,
 ``{"error": "text"}`` and FastAPI's ``{"detail": ...}``.
+
+A 4xx whose ``code`` is ``unsupported_value`` or ``unsupported_parameter``
+and whose ``param`` names a request field (OpenAI's answer to an option a
+model does not take, WIRE.md §2.11) becomes
+:class:`~modelprov.exceptions.UnsupportedFeatureError` with ``option`` (the
+modelprov option name: ``max_completion_tokens`` -> ``max_tokens``,
+``reasoning_effort`` -> ``reasoning``, other fields keep their name, as
+provider options do) and ``param`` (the wire name), so that
+``drop_unsupported`` can resend without it.
 """
 
 import json
@@ -19,6 +28,7 @@ from ..exceptions import (
     ContentFilterError,
     InvalidRequestError,
     ModelNotFoundError,
+    ModelProvError,
     OverloadedError,
     PermissionDeniedError,
     ProviderError,
@@ -27,13 +37,14 @@ from ..exceptions import (
     RateLimitError,
     ServerError,
     TokenLimitError,
+    UnsupportedFeatureError,
     error_for_status,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._openai_compat import OpenAICompatProvider
 
-__all__ = ["error_from_payload", "map_error"]
+__all__ = ["error_from_payload", "map_error", "option_of_param"]
 
 _TOKEN_LIMIT = {"context_length_exceeded", "max_tokens_exceeded", "token_limit_exceeded", "exceed_context_size_error", "string_above_max_length", "string_too_long"}
 _FILTER = {"content_filter", "content_policy_violation", "refusal", "moderation", "moderation_error", "responsibleaipolicyviolation"}
@@ -47,6 +58,16 @@ _STATUS_OF_CODE = {
     "permission_error": 403, "not_found_error": 404, "model_not_found": 404, "server_error": 500, "server": 500,
     "api_error": 500, "overloaded_error": 503, "provider_overloaded": 503, "provider_unavailable": 502, "timeout": 504,
 }  # fmt: skip
+
+#: Error codes meaning "this model does not take that request field" (``param`` names the field).
+_UNSUPPORTED = {"unsupported_value", "unsupported_parameter"}
+#: Wire field -> modelprov option name, where they differ or the field is a chat option.
+_OPTION_OF_PARAM = {
+    "max_completion_tokens": "max_tokens", "max_tokens": "max_tokens", "reasoning_effort": "reasoning",
+    "reasoning": "reasoning", "temperature": "temperature", "top_p": "top_p", "stop": "stop", "seed": "seed",
+    "response_format": "response_format", "tool_choice": "tool_choice",
+}  # fmt: skip
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _CONTEXT_MSG = re.compile(r"maximum context length|context length exceeded|exceeds? the (?:available )?context (?:size|window)|context window (?:is )?(?:full|exceeded)|prompt is too long", re.I)
 _FILTER_MSG = re.compile(r"content management policy|flagged as potentially violating|violat\w* (?:our|the) usage polic|safety system", re.I)
@@ -128,12 +149,42 @@ def _pick_class(status: int, codes: Set[str], message: str, err: Dict[str, Any])
     return error_for_status(status)
 
 
-def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: str) -> ProviderError:
+def option_of_param(param: Any) -> Optional[str]:
+    """The modelprov option name for a rejected wire field (``None`` for e.g. ``messages[0].role``)."""
+    if not isinstance(param, str) or not param:
+        return None
+    head = param.split(".", 1)[0]
+    if head in _OPTION_OF_PARAM:
+        return _OPTION_OF_PARAM[head]
+    return param if _IDENTIFIER.match(param) else None
+
+
+def _unsupported(provider: "OpenAICompatProvider", status: int, err: Dict[str, Any], message: str, body: Any) -> UnsupportedFeatureError:
+    param = err.get("param")
+    option = option_of_param(param)
+    kwargs: Dict[str, Any] = {"provider": provider.instance_name, "status_code": status, "param": param,
+                              "error_code": err.get("code")}  # fmt: skip
+    if option is not None:
+        kwargs["option"] = option
+        kwargs["hint"] = (
+            f"leave {option} out for this model, or pass drop_unsupported=True to the Client "
+            f"(or set drop_unsupported = true for {provider.instance_name} in the config) to drop it automatically"
+        )
+    if isinstance(err.get("type"), str):
+        kwargs["error_type"] = err["type"]
+    if isinstance(body, dict) and isinstance(body.get("request_id"), str):
+        kwargs["request_id"] = body["request_id"]
+    return UnsupportedFeatureError(message, **kwargs)
+
+
+def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: str) -> ModelProvError:
     """The exception for an error response: class by code/type first, then by HTTP status.
 
     The provider's own message is kept; ``error_code``, ``error_type`` and
     ``param`` go to ``exc.extra``. OpenRouter's ``availability.retryable`` and
-    ``retry_after`` override the class defaults.
+    ``retry_after`` override the class defaults. An ``unsupported_value`` /
+    ``unsupported_parameter`` 4xx naming a ``param`` is an
+    :class:`UnsupportedFeatureError` (see the module docstring).
     """
     err = _error_object(body)
     message = err.get("message") if isinstance(err.get("message"), str) else ""
@@ -145,6 +196,9 @@ def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: st
             message = f"HTTP {status} from the provider: {shown}" if shown else f"HTTP {status} from the provider (HTML error page)"
         else:
             message = stripped[:300] or f"HTTP {status} from the provider"
+    code = err.get("code")
+    if isinstance(code, str) and code in _UNSUPPORTED and 400 <= status < 500 and isinstance(err.get("param"), str):
+        return _unsupported(provider, status, err, message, body)
     codes = _codes(err)
     cls = _pick_class(status, codes, message, err)
     kwargs: Dict[str, Any] = {"provider": provider.instance_name, "status_code": status}
@@ -169,7 +223,7 @@ def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: st
     return exc
 
 
-def error_from_payload(provider: "OpenAICompatProvider", payload: Dict[str, Any], status_hint: Optional[int]) -> ProviderError:
+def error_from_payload(provider: "OpenAICompatProvider", payload: Dict[str, Any], status_hint: Optional[int]) -> ModelProvError:
     """The exception for an error found inside a 200 body or a stream event.
 
     The status comes from an integer ``code`` (OpenRouter, vLLM), a known string

@@ -35,8 +35,8 @@ from typing import (
 from .._log import get_logger
 from ..exceptions import (
     ConfigurationError,
+    ModelProvError,
     ProviderConnectionError,
-    ProviderError,
     ProviderTimeoutError,
     ResponseError,
     UnsupportedFeatureError,
@@ -232,8 +232,8 @@ class ModelProvider:
         """A fresh decoder for one stream."""
         raise NotImplementedError
 
-    def parse_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> Optional[ProviderError]:
-        """Map an error body to an exception; ``None`` means use the generic mapping."""
+    def parse_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> Optional[ModelProvError]:
+        """Map an error body to an exception (``None``: the generic mapping; see :mod:`._unsupported`)."""
         return None
 
     def build_embed_request(self, inputs: List[str], model: str, options: Dict[str, Any]) -> HTTPRequest:

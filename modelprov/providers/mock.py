@@ -5,9 +5,18 @@
 * Scripted mode: queue replies with :meth:`MockProvider.push` (or the
   ``replies`` option): strings, :class:`~modelprov.types.ModelResponse`
   objects, :class:`~modelprov.types.ToolCall` objects or lists of them, dicts
-  like ``{"text": ..., "tool_calls": [...], "finish_reason": ...}``, or
-  exceptions (instances or classes) to raise. Each call consumes one entry,
-  in order; when the queue is empty the echo behaviour applies.
+  like ``{"text": ..., "tool_calls": [...], "finish_reason": ...,
+  "reasoning": ..., "refusal": ...}``, or exceptions (instances or classes)
+  to raise. Each call consumes one entry, in order; when the queue is empty
+  the echo behaviour applies.
+* ``reasoning`` in a dict reply is the model's thinking: the answer's
+  ``content`` starts with a :class:`~modelprov.types.ReasoningPart` from this
+  provider (so ``response.message`` carries it back in a tool loop), and a
+  stream sends it word by word as reasoning deltas before the text.
+  ``refusal`` makes the model refuse: ``finish_reason == "refusal"`` (unless
+  the reply sets one) and ``response.refusal`` holds the text (streamed as
+  refusal deltas). Echo mode ignores the ``reasoning`` and ``cache`` options;
+  ``developer`` messages are accepted like ``system`` ones.
 * Every request is recorded in :attr:`MockProvider.requests`.
 
 Scripted errors go through the same retry policy and circuit breaker as a
@@ -29,6 +38,8 @@ from ..types import (
     ModelInfo,
     ModelResponse,
     ProviderCapabilities,
+    ReasoningDelta,
+    ReasoningPart,
     StreamChunk,
     ToolCall,
     ToolCallDelta,
@@ -40,6 +51,7 @@ __all__ = ["MockProvider"]
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 MODELS = ("echo", "scripted")
+_REPLY_KEYS = frozenset({"text", "tool_calls", "finish_reason", "reasoning", "refusal"})
 
 
 def _words(text: str) -> int:
@@ -154,7 +166,10 @@ class MockProvider(ModelProvider):
             return self._response(req, "", list(item))
         if isinstance(item, dict):
             item = _check_reply(0, item)
-            return self._response(req, item.get("text") or "", list(item.get("tool_calls") or []), item.get("finish_reason"))
+            refusal = item.get("refusal")
+            finish = item.get("finish_reason") or ("refusal" if refusal is not None else None)
+            return self._response(req, item.get("text") or "", list(item.get("tool_calls") or []), finish,
+                                  reasoning=item.get("reasoning"), refusal=refusal)  # fmt: skip
         raise ValidationError(f"unsupported scripted reply of type {type(item).__name__}")
 
     def _echo(self, req: ChatRequest) -> ModelResponse:
@@ -175,20 +190,42 @@ class MockProvider(ModelProvider):
             finish = "length"
         return self._response(req, text, [], finish)
 
-    def _response(self, req: ChatRequest, text: str, calls: List[ToolCall], finish: Optional[str] = None) -> ModelResponse:
+    def _response(
+        self,
+        req: ChatRequest,
+        text: str,
+        calls: List[ToolCall],
+        finish: Optional[str] = None,
+        *,
+        reasoning: Optional[str] = None,
+        refusal: Optional[str] = None,
+    ) -> ModelResponse:
         prompt = " ".join(m.text for m in req.messages) + (" " + req.system if req.system else "")
         finish = finish or ("tool_calls" if calls else "stop")
+        raw: Dict[str, Any] = {"mock": True, "text": text}
+        content: List[Any] = []
+        if reasoning is not None:
+            content.append(ReasoningPart(reasoning, provider=self.instance_name))
+            raw["reasoning"] = reasoning
+        if refusal is not None:
+            raw["refusal"] = refusal
         return ModelResponse(
             text=text,
+            content=content,
             tool_calls=calls,
             finish_reason=finish,
             native_finish_reason=finish,
-            usage=Usage(input_tokens=_words(prompt), output_tokens=_words(text)),
+            usage=Usage(
+                input_tokens=_words(prompt),
+                output_tokens=_words(text) + _words(reasoning or "") + _words(refusal or ""),
+                reasoning_tokens=_words(reasoning) if reasoning is not None else None,
+            ),
             model=req.model,
             provider=self.instance_name,
             id="mock-" + hashlib.sha1(f"{time.time_ns()}{text}".encode()).hexdigest()[:12],
             latency_s=0.0,
-            raw={"mock": True, "text": text},
+            raw=raw,
+            refusal=refusal,
         )
 
     # --------------------------------------------------------- the hooks
@@ -208,6 +245,10 @@ class MockProvider(ModelProvider):
             self._record(req)
             resp = self._guarded(lambda n: self._answer(req))
             base = dict(model=resp.model, provider=self.instance_name, id=resp.id)
+            for chunk in _reasoning_chunks(resp):
+                yield StreamChunk(**chunk, **base)
+            for piece in _WORDS.findall(resp.refusal or ""):
+                yield StreamChunk(refusal=piece, **base)
             for piece in _WORDS.findall(resp.text):
                 yield StreamChunk(text=piece, **base)
             for i, call in enumerate(resp.tool_calls):
@@ -234,6 +275,27 @@ class MockProvider(ModelProvider):
         return [ModelInfo(id=m, provider=self.instance_name, name=f"mock {m}") for m in MODELS]
 
 
+def _reasoning_chunks(resp: ModelResponse) -> Iterator[Dict[str, Any]]:
+    """StreamChunk fields for the reasoning parts of ``resp``: one chunk per word, block by block.
+
+    The last chunk of a block also carries its signature, redacted data and
+    details, so ``collect()`` rebuilds the parts exactly.
+    """
+    parts = [p for p in resp.content if isinstance(p, ReasoningPart)]
+    for index, part in enumerate(parts):
+        pieces = _WORDS.findall(part.text) or [""]
+        for n, piece in enumerate(pieces):
+            last = n == len(pieces) - 1
+            delta = ReasoningDelta(
+                index=index,
+                text=piece,
+                signature=part.signature if last else None,
+                redacted_data=part.redacted_data if last else None,
+                details=part.details if last and part.details else None,
+            )
+            yield {"reasoning": piece, "reasoning_deltas": [delta]}
+
+
 def _check_reply(index: int, item: Any) -> Any:
     """Validate one scripted reply; dict replies come back with their tool calls as ToolCall objects."""
     where = f"scripted reply {index}"
@@ -245,11 +307,12 @@ def _check_reply(index: int, item: Any) -> Any:
         return list(item)
     if not isinstance(item, dict):
         raise ValidationError(f"{where}: expected a str, ModelResponse, ToolCall(s), dict or exception, not {type(item).__name__}")
-    unknown = set(item) - {"text", "tool_calls", "finish_reason"}
+    unknown = set(item) - _REPLY_KEYS
     if unknown:
         raise ValidationError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
-    if item.get("text") is not None and not isinstance(item["text"], str):
-        raise ValidationError(f"{where}: text must be a string")
+    for key in ("text", "reasoning", "refusal"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise ValidationError(f"{where}: {key} must be a string")
     calls = []
     for j, c in enumerate(item.get("tool_calls") or []):
         if isinstance(c, ToolCall):

@@ -20,13 +20,49 @@ Codec only (no I/O). Wire facts: WIRE.md §4. Choices worth knowing:
   or a named tool raise :class:`~modelprov.exceptions.UnsupportedFeatureError`
   (silently ignoring a forced choice would return answers the caller
   explicitly ruled out).
-* Tool calls without an ``id`` (older servers) get ``call_<n>``.
+* Tool calls without an ``id`` (older servers) get ``call_<n>``. Tool turns
+  sent back carry only the fields Ollama's API defines (ollama-python's
+  ``Message``): assistant calls as ``{"function": {"name", "arguments"}}``
+  and results as ``{"role": "tool", "content", "tool_name"}``, no call ids.
+* ``developer`` messages are sent as ``system``.
+
+Reasoning (WIRE.md §4.11). The ``reasoning`` option becomes ``think``:
+
+=====================  ====================================================
+``reasoning``          ``think``
+=====================  ====================================================
+``None`` (default)     not sent: a thinking model thinks at its default
+``"none"``             ``false`` (gpt-oss, which ignores booleans: ``"low"``)
+``"minimal"``          ``"low"``
+``"low"``              ``"low"``
+``"medium"``           ``"medium"``
+``"high"``             ``"high"``
+``"xhigh"``            ``"max"``
+``"max"``              ``"max"`` (gpt-oss itself treats it as ``"high"``)
+int token budget       below 4,096: ``"low"``; below 16,384: ``"medium"``;
+                       below 32,768: ``"high"``; from 32,768: ``"max"``
+=====================  ====================================================
+
+A ``think`` provider option, when given, is sent as is and wins. The answer's
+``message.thinking`` becomes a :class:`~modelprov.types.ReasoningPart` (first
+in ``content``); stream lines' ``message.thinking`` become
+``StreamChunk.reasoning`` deltas. Reasoning parts of an assistant turn are
+sent back as its ``thinking``, only to the provider instance they came from.
+A truthy ``think`` on a model without the thinking capability (``400
+"MODEL" does not support thinking``) or a level the server does not know
+(``400 invalid think value``) raises
+:class:`~modelprov.exceptions.UnsupportedFeatureError` for option
+``reasoning``; with ``drop_unsupported`` the call is resent without it.
+
+Caching: Ollama keeps the prompt's KV cache by itself, so ``cache=True`` is
+accepted and ignored; its API reports no cached-token count, so
+``Usage.cache_read_tokens`` / ``cache_write_tokens`` stay ``None``.
 """
 
 import dataclasses
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..exceptions import InvalidRequestError, ProviderError, ResponseError, UnsupportedFeatureError, ValidationError
+from ..exceptions import InvalidRequestError, ModelProvError, ResponseError, UnsupportedFeatureError, ValidationError
 from ..types import (
     ChatRequest,
     EmbeddingResponse,
@@ -49,6 +85,8 @@ from ._ollama_wire import (
     normalize_host,
     normalize_usage,
     parse_tool_calls,
+    reasoning_parts,
+    think_value,
 )
 from ._timeparse import parse_rfc3339
 from .base import ModelProvider, StreamDecoder
@@ -175,11 +213,14 @@ class OllamaProvider(ModelProvider):
             body["format"] = "json" if fmt.get("type") == "json_object" else fmt["json_schema"]["schema"]
         if req.tools and req.tool_choice != "none":
             body["tools"] = [_tool(t) for t in req.tools]
-        body.update(extra)
+        think = think_value(req.reasoning, req.model)
+        if think is not None:
+            body["think"] = think
+        body.update(extra)  # cache=True needs nothing: Ollama caches the prompt by itself
         return HTTPRequest("POST", "/api/chat", json=body, stream=req.stream)
 
     def parse_chat_response(self, body: Any) -> ModelResponse:
-        """A non-streamed ``/api/chat`` body -> :class:`ModelResponse` (thinking stays in ``raw``)."""
+        """A non-streamed ``/api/chat`` body -> :class:`ModelResponse` (``message.thinking`` first in ``content``)."""
         if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
             raise ResponseError("Ollama response has no message object", provider=self.instance_name)
         message = body["message"]
@@ -189,6 +230,7 @@ class OllamaProvider(ModelProvider):
         extra = {"created_at": created} if created is not None else {}
         return ModelResponse(
             text=message.get("content") or "",
+            content=reasoning_parts(message, self.instance_name),
             tool_calls=calls,
             finish_reason=map_done_reason(native, bool(calls)),
             native_finish_reason=native,
@@ -203,8 +245,12 @@ class OllamaProvider(ModelProvider):
         """A fresh :class:`OllamaStreamDecoder`."""
         return OllamaStreamDecoder(self.instance_name)
 
-    def parse_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> Optional[ProviderError]:
-        """``{"error": "<message>"}`` -> the matching exception (404 "not found" -> pull hint)."""
+    def parse_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> Optional[ModelProvError]:
+        """``{"error": "<message>"}`` -> the matching exception.
+
+        404 "not found" gets an ``ollama pull`` hint; a 400 refusing ``think``
+        is :class:`UnsupportedFeatureError` for option ``reasoning``.
+        """
         if isinstance(body, dict) and body.get("error") is not None:
             return error_from_message(error_text(body["error"]), status=status, provider=self.instance_name)
         if status == 404 and "page not found" in (text or "").lower():

@@ -7,23 +7,37 @@ portability rules of WIRE.md §7.4: ``max_tokens`` (not OpenAI's newer name),
 integer error codes, flat vLLM errors, and a stream that closes after a
 ``finish_reason`` without ``[DONE]`` counts as complete.
 
+Roles and options: ``developer`` messages are sent as ``system`` (many
+servers' chat templates reject the ``developer`` role); ``reasoning`` is sent
+as ``reasoning_effort`` (the effort as given, a token budget mapped to the
+nearest effort as for OpenAI), which vLLM, llama.cpp and Ollama's ``/v1``
+accept (what a given model does with it depends on its chat template);
+``cache=True`` is ignored (these servers reuse their prompt cache by
+themselves). Reasoning text that comes back as ``reasoning_content`` (vLLM,
+llama.cpp) or ``reasoning`` (Ollama ``/v1``) becomes a ``ReasoningPart``; it
+is not sent back (no portable field takes it).
+
 Capabilities describe the protocol; what a given server really supports
 depends on its model and flags. A named instance can switch features off with
 the ``capabilities`` option (``{"tools": False}`` or ``"tools=false,vision=false"``)
 so that calls needing them fail with ``UnsupportedFeatureError`` before any I/O.
+``reasoning=false`` there marks the ``reasoning`` option as not taken: it is
+refused before any I/O, or left out with ``drop_unsupported``.
 """
 
 import dataclasses
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
-from ..exceptions import AuthenticationError, ConfigurationError, ModelNotFoundError, ProviderError
-from ..types import ProviderCapabilities, ProviderConfig
+from ..exceptions import AuthenticationError, ConfigurationError, ModelNotFoundError, ModelProvError
+from ..types import ChatRequest, ProviderCapabilities, ProviderConfig
 from ._openai_compat import OPENAI_WIRE_CAPABILITIES, OpenAICompatProvider
 
 __all__ = ["OpenAICompatibleProvider"]
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+#: Switches the ``capabilities`` option takes besides the ProviderCapabilities fields: chat options.
+_OPTION_SWITCHES = ("reasoning",)
 
 
 def _capability_overrides(value: Any, provider: str) -> Dict[str, bool]:
@@ -40,7 +54,7 @@ def _capability_overrides(value: Any, provider: str) -> Dict[str, bool]:
         items = value.items()
     else:
         raise ConfigurationError(f"the capabilities option of {provider} must be a mapping or 'name=bool,...'", provider=provider)
-    known = {f.name for f in dataclasses.fields(ProviderCapabilities)}
+    known = {f.name for f in dataclasses.fields(ProviderCapabilities)} | set(_OPTION_SWITCHES)
     out: Dict[str, bool] = {}
     for key, flag in items:
         if key not in known:
@@ -69,10 +83,17 @@ class OpenAICompatibleProvider(OpenAICompatProvider):
     def __init__(self, config: Optional[ProviderConfig] = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         overrides = _capability_overrides(self.config.option("capabilities"), self.instance_name)
+        #: Chat options this server is configured not to take (``capabilities`` switches set to false).
+        self._refused_options = {k: f"the {self.instance_name} server is configured without it (capabilities option)"
+                                 for k in _OPTION_SWITCHES if overrides.pop(k, True) is False}  # fmt: skip
         if overrides:
             self.capabilities = dataclasses.replace(type(self).capabilities, **overrides)  # type: ignore[misc]
 
-    def error_hint(self, exc: ProviderError, message: str) -> Optional[str]:
+    def unsupported_options(self, req: ChatRequest) -> Dict[str, str]:
+        """The chat options switched off with the ``capabilities`` option (e.g. ``reasoning=false``)."""
+        return self._refused_options
+
+    def error_hint(self, exc: ModelProvError, message: str) -> Optional[str]:
         """Hints for self-hosted servers (served model names, keys, base URL)."""
         name = self.instance_name
         if isinstance(exc, ModelNotFoundError):

@@ -3,23 +3,40 @@
 Adds the app-attribution headers (config options ``app_url`` ->
 ``HTTP-Referer``, ``app_title`` -> ``X-OpenRouter-Title`` and the older
 ``X-Title``). OpenRouter's extras (``provider``, ``models``, ``route``,
-``transforms``, ``plugins``, ``reasoning``, ``top_k`` ...) pass through as
-provider options at the top level of the body. Its error shapes (integer
-``code``, ``metadata.error_type``, ``availability``) and mid-stream
-``finish_reason: "error"`` are handled by the shared codec.
+``transforms``, ``plugins``, ``top_k`` ...) pass through as provider options
+at the top level of the body. Its error shapes (integer ``code``,
+``metadata.error_type``, ``availability``) and mid-stream
+``finish_reason: "error"`` are handled by the shared codec. Where it differs
+from OpenAI (OpenRouter docs, ``OpenRouterTeam/docs``; WIRE.md §5.7):
+
+* ``developer`` messages are sent as ``system`` (the upstream model may not
+  know the ``developer`` role);
+* ``reasoning`` -> ``reasoning: {"effort": ...}`` for an effort (``"none"``
+  included) or ``{"max_tokens": N}`` for a token budget, never both;
+* answers carry ``reasoning`` and ``reasoning_details``, kept in a
+  :class:`~modelprov.types.ReasoningPart` (``details``); an assistant turn
+  sent back to this instance carries them as ``reasoning_details``, unchanged
+  and in order (needed for Claude thinking with tools); parts from other
+  providers are dropped;
+* no ``stream_options.include_usage`` (a deprecated no-op: usage, with its
+  ``cost`` in USD, always arrives);
+* ``cache=True`` adds the top-level ``cache_control: {"type": "ephemeral"}``
+  ("automatic caching", guides/best-practices/prompt-caching.mdx) for
+  ``anthropic/`` models only; other models cache by themselves;
+* ``GET /models`` ``expiration_date`` -> ``ModelInfo.retirement_date``.
 """
 
-from typing import ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
-from ..exceptions import AuthenticationError, ModelNotFoundError, ProviderError, QuotaExceededError
-from ..types import ProviderCapabilities
+from ..exceptions import AuthenticationError, ModelNotFoundError, ModelProvError, QuotaExceededError
+from ..types import ChatRequest, ProviderCapabilities
 from ._openai_compat import OPENAI_WIRE_CAPABILITIES, OpenAICompatProvider
 
 __all__ = ["OpenRouterProvider"]
 
 
 class OpenRouterProvider(OpenAICompatProvider):
-    """OpenRouter; key from ``OPENROUTER_API_KEY``; models named ``vendor/model``.
+    """OpenRouter; key from ``OPENROUTER_API_KEY``; models named ``vendor/model`` (e.g. ``anthropic/claude-sonnet-5``).
 
     Config options: ``app_url`` and ``app_title`` for app attribution.
     """
@@ -32,6 +49,22 @@ class OpenRouterProvider(OpenAICompatProvider):
     base_url_env: ClassVar[Tuple[str, ...]] = ()
     requires_api_key: ClassVar[bool] = True
     stream_format: ClassVar[str] = "sse"
+    stream_usage_option = False
+    sends_reasoning_details = True
+    retirement_field = "expiration_date"
+
+    def reasoning_fields(self, reasoning: Any) -> Dict[str, Any]:
+        """``reasoning: {"effort": e}`` for an effort string, ``{"max_tokens": n}`` for a budget."""
+        if isinstance(reasoning, str):
+            return {"reasoning": {"effort": reasoning}}
+        return {"reasoning": {"max_tokens": reasoning}}
+
+    def cache_fields(self, req: ChatRequest) -> Dict[str, Any]:
+        """Top-level ``cache_control`` for Anthropic models (they cache only when asked); nothing otherwise."""
+        model = req.model.lstrip("~")
+        if model.startswith("anthropic/"):
+            return {"cache_control": {"type": "ephemeral"}}
+        return {}
 
     def auth_headers(self) -> Dict[str, str]:
         """Bearer key plus ``HTTP-Referer`` / ``X-OpenRouter-Title`` / ``X-Title`` when configured."""
@@ -45,7 +78,7 @@ class OpenRouterProvider(OpenAICompatProvider):
             headers["X-Title"] = str(title)
         return headers
 
-    def error_hint(self, exc: ProviderError, message: str) -> Optional[str]:
+    def error_hint(self, exc: ModelProvError, message: str) -> Optional[str]:
         """Hints for OpenRouter's failure modes."""
         name = self.instance_name
         if isinstance(exc, QuotaExceededError):

@@ -1,10 +1,12 @@
 """Wire builders for the Ollama native API.
 
-``/api/chat`` and ``/api/generate`` bodies, their NDJSON streams (text
-fragments, tool calls whole, a final ``done: true`` line with token counts
-and nanosecond durations), the mid-stream ``{"error": ...}`` line,
-``/api/embed`` and ``/api/tags``. Metric fields that are zero are left out,
-as Ollama's ``omitempty`` does.
+``/api/chat`` and ``/api/generate`` bodies, their NDJSON streams (thinking
+fragments first with ``content: ""``, then text fragments, tool calls whole,
+a final ``done: true`` line with token counts and nanosecond durations), the
+mid-stream ``{"error": ...}`` line, ``/api/embed`` and ``/api/tags``. Metric
+fields that are zero are left out, as Ollama's ``omitempty`` does. Ollama has
+no reasoning signatures and no refusals: the builders take ``signature`` and
+``refusal`` (FakeServer passes them to every protocol) and ignore them.
 """
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
@@ -64,12 +66,16 @@ def _wire_calls(calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return out
 
 
-def _base(model: str, endpoint: str, content: str) -> Dict[str, Any]:
+def _base(model: str, endpoint: str, content: str, thinking: str = "") -> Dict[str, Any]:
     body: Dict[str, Any] = {"model": model, "created_at": CREATED_AT}
     if endpoint == "generate":
         body["response"] = content
+        if thinking:
+            body["thinking"] = thinking
     else:
         body["message"] = {"role": "assistant", "content": content}
+        if thinking:
+            body["message"]["thinking"] = thinking
     return body
 
 
@@ -81,20 +87,26 @@ def ollama_chat(
     finish_reason: Optional[str] = None,
     model: str = "fake-model",
     endpoint: str = "chat",
+    reasoning: Optional[TextInput] = None,
+    signature: Optional[str] = None,
+    refusal: Optional[str] = None,
 ) -> Dict[str, Any]:
     """A non-streamed ``/api/chat`` body (or ``/api/generate`` with ``endpoint="generate"``).
 
     ``done_reason`` defaults to ``stop`` (also with tool calls, as Ollama does).
     Tool calls are ``{"function": {"name", "arguments": {...}}}``, with ``id``
-    and ``function.index`` when the test gave an id.
+    and ``function.index`` when the test gave an id. ``reasoning`` is sent as
+    ``message.thinking`` (``thinking`` for generate); ``signature`` and
+    ``refusal`` are ignored (Ollama has neither).
     """
     calls = normalize_tool_calls(tool_calls, "call_")
-    body = _base(model, endpoint, join_text(text))
+    thinking = join_text(reasoning) if reasoning is not None else ""
+    body = _base(model, endpoint, join_text(text), thinking)
     if calls and endpoint != "generate":
         body["message"]["tool_calls"] = _wire_calls(calls)
     body["done"] = True
     body["done_reason"] = native_finish_reason("ollama", finish_reason, bool(calls))
-    body.update(_metrics(usage, len(split_text(text)) + len(calls)))
+    body.update(_metrics(usage, len(split_text(text)) + len(split_text(thinking)) + len(calls)))
     return body
 
 
@@ -107,16 +119,23 @@ def ollama_stream_lines(
     model: str = "fake-model",
     chunk_words: bool = True,
     endpoint: str = "chat",
+    reasoning: Optional[TextInput] = None,
+    signature: Optional[str] = None,
+    refusal: Optional[str] = None,
 ) -> List[bytes]:
     """The NDJSON lines of a streamed reply, each ending in ``\\n``.
 
-    One ``done: false`` line per text fragment, one line holding all tool
-    calls whole, then the ``done: true`` line with ``done_reason``,
-    ``prompt_eval_count``/``eval_count`` and the ns durations.
+    One ``done: false`` line per ``reasoning`` fragment (``message.thinking``
+    with ``content: ""``, as Ollama streams a thinking model), one per text
+    fragment, one line holding all tool calls whole, then the ``done: true``
+    line with ``done_reason``, ``prompt_eval_count``/``eval_count`` and the
+    ns durations. ``signature`` and ``refusal`` are ignored.
     """
     calls = normalize_tool_calls(tool_calls, "call_")
+    thoughts = split_text(reasoning, chunk_words) if reasoning is not None else []
     pieces = split_text(text, chunk_words)
-    out = [_line(dict(_base(model, endpoint, p), done=False)) for p in pieces]
+    out = [_line(dict(_base(model, endpoint, "", t), done=False)) for t in thoughts]
+    out += [_line(dict(_base(model, endpoint, p), done=False)) for p in pieces]
     if calls and endpoint != "generate":
         body = _base(model, endpoint, "")
         body["message"]["tool_calls"] = _wire_calls(calls)
@@ -124,7 +143,7 @@ def ollama_stream_lines(
         out.append(_line(body))
     final = dict(_base(model, endpoint, ""), done=True,
                  done_reason=native_finish_reason("ollama", finish_reason, bool(calls)))
-    final.update(_metrics(usage, len(pieces) + len(calls)))
+    final.update(_metrics(usage, len(thoughts) + len(pieces) + len(calls)))
     out.append(_line(final))
     return out
 

@@ -121,6 +121,7 @@ def error_reply(
     message: Optional[str] = None,
     type: Optional[str] = None,
     code: Union[str, int, None] = None,
+    param: Optional[str] = None,
     request_id: Optional[str] = None,
     retry_after: Optional[float] = None,
     path: Optional[str] = None,
@@ -134,7 +135,7 @@ def error_reply(
 
     ``body``: a dict (sent as JSON), a ``str`` (``text/plain``) or ``bytes``
     (no Content-Type unless given). Without ``body``, ``protocol`` builds that
-    provider's error shape from ``message``/``type``/``code``/``request_id``
+    provider's error shape from ``message``/``type``/``code``/``param``/``request_id``
     (see :func:`~modelprov.testing.protocols.error_body`); without either,
     the body is ``message`` (default: the HTTP reason phrase) as plain text.
     ``retry_after`` adds a ``retry-after`` header; ``request_id`` also adds the
@@ -144,7 +145,7 @@ def error_reply(
         check_protocol(protocol)
     defaults: List[Any] = []
     if body is None and protocol is not None:
-        body = error_body(protocol, status, message, type, code, request_id)
+        body = error_body(protocol, status, message, type, code, request_id, param=param)
     if body is None:
         body = message if message is not None else default_error_message(protocol, status)
     if isinstance(body, Mapping):

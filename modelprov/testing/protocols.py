@@ -184,8 +184,9 @@ def error_body(
     type: Optional[str] = None,
     code: Union[str, int, None] = None,
     request_id: Optional[str] = None,
+    param: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """A provider's HTTP error body.
+    """A provider's HTTP error body (``param``: the OpenAI family's ``error.param``).
 
     * openai: ``{"error": {"message", "type", "param", "code"}}``
     * openai_compatible: same, with an integer ``code`` (the status) by default
@@ -198,7 +199,7 @@ def error_body(
     check_protocol(protocol)
     msg = message if message is not None else default_error_message(protocol, status)
     if protocol in OPENAI_FAMILY:
-        return openai_error_body(status, msg, type, code, protocol)
+        return openai_error_body(status, msg, type, code, protocol, param=param)
     if protocol == "anthropic":
         return anthropic_error_body(status, msg, type, request_id)
     return ollama_error_body(msg)

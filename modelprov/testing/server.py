@@ -167,6 +167,7 @@ class FakeServer:
         message: Optional[str] = None,
         type: Optional[str] = None,
         code: Union[str, int, None] = None,
+        param: Optional[str] = None,
         request_id: Optional[str] = None,
         retry_after: Optional[float] = None,
         path: Optional[str] = None,
@@ -181,7 +182,7 @@ class FakeServer:
         See :func:`~modelprov.testing.factories.error_reply`.
         """
         return self.add(error_reply(
-            status, body, headers, protocol=protocol, message=message, type=type, code=code,
+            status, body, headers, protocol=protocol, message=message, type=type, code=code, param=param,
             request_id=request_id, retry_after=retry_after, path=path, delay=delay, chunk_delay=chunk_delay,
             drop_after=drop_after, stall_after=stall_after, truncate=truncate))
 
