@@ -2,7 +2,7 @@
 
 from typing import Any, Dict, Iterable, List, Optional
 
-from .types import ModelResponse, Part, ReasoningPart, StreamChunk, TextPart, ToolCall, Usage
+from .types import ModelResponse, Part, ProviderPart, ReasoningPart, StreamChunk, TextPart, ToolCall, Usage
 
 __all__ = ["collect"]
 
@@ -33,7 +33,9 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
 
     Text is concatenated; reasoning fragments are grouped into blocks by
     index (text and signatures joined, provider details kept), placed before
-    the text; tool-call fragments are grouped by index, their argument
+    the text; when provider-native parts arrived, every part keeps its
+    arrival order instead (text runs between them become separate text
+    parts), as the providers' own answers do; tool-call fragments are grouped by index, their argument
     strings joined and parsed (bad JSON is kept raw and flagged on the
     :class:`ToolCall`); refusal fragments are joined; the last
     ``finish_reason`` and ``usage`` win.
@@ -47,14 +49,24 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
     usage: Optional[Usage] = None
     dropped: Optional[List[str]] = None
     model = provider = rid = request_id = None
+    order: List[Any] = []  # arrival order: reasoning block indexes, text runs (lists), provider parts
+    native = False
     for chunk in chunks:
         if chunk.text:
             text.append(chunk.text)
+            if order and type(order[-1]) is list:
+                order[-1].append(chunk.text)
+            else:
+                order.append([chunk.text])
+        if chunk.provider_parts:
+            native = True
+            order.extend(chunk.provider_parts)
         if chunk.reasoning_deltas:
             for rd in chunk.reasoning_deltas:
                 block = blocks.get(rd.index)
                 if block is None:
                     block = blocks[rd.index] = _Reasoning()
+                    order.append(rd.index)
                 if rd.text:
                     block.text.append(rd.text)
                 if rd.signature:
@@ -67,6 +79,7 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
             block = blocks.get(0)
             if block is None:
                 block = blocks[0] = _Reasoning()
+                order.append(0)
             block.text.append(chunk.reasoning)
         if chunk.refusal:
             refusal.append(chunk.refusal)
@@ -94,9 +107,16 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
         for i in sorted(calls)
     ]
     joined = "".join(text)
-    content: List[Part] = [blocks[i].part(provider) for i in sorted(blocks)]
-    if joined:
-        content.append(TextPart(joined))
+    content: List[Part]
+    if native:
+        content = [
+            TextPart("".join(item)) if type(item) is list else item if isinstance(item, ProviderPart) else blocks[item].part(provider)
+            for item in order
+        ]
+    else:
+        content = [blocks[i].part(provider) for i in sorted(blocks)]
+        if joined:
+            content.append(TextPart(joined))
     return ModelResponse(
         text=joined,
         content=content,

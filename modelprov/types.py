@@ -305,6 +305,8 @@ class StreamChunk:
     refusal: str = ""
     #: On the final chunk: options left out because the target does not take them.
     dropped_options: Optional[List[str]] = None
+    #: Whole provider-native blocks (e.g. Anthropic server-tool blocks), each emitted once complete.
+    provider_parts: List[ProviderPart] = field(default_factory=list)
 
 
 @dataclass

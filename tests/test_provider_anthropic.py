@@ -31,12 +31,13 @@ from modelprov.providers.anthropic import DEFAULT_MAX_TOKENS, AnthropicProvider
 from modelprov.retry import RetryPolicy
 from modelprov.streaming import SSEEvent
 from modelprov.testing import protocols, split_utf8
-from modelprov.types import ImagePart, Message, ProviderConfig, TextPart, Tool, ToolCall
+from modelprov.types import ImagePart, Message, ProviderConfig, ReasoningPart, TextPart, Tool, ToolCall
 
 BASE = "https://api.anthropic.com"
 URL = BASE + "/v1/messages"
 KEY = "sk-ant-test-0123456789abcdef"
-MODEL = "claude-3-5-haiku-latest"
+MODEL = "claude-haiku-4-5"
+LEGACY = "2023-06-01"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
 PNG_B64 = base64.b64encode(PNG).decode()
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -70,12 +71,13 @@ def ev(name, **data):
 def test_class_attributes_and_capabilities():
     assert AnthropicProvider.name == "anthropic"
     assert AnthropicProvider.default_base_url == "https://api.anthropic.com"
-    assert AnthropicProvider.default_model == "claude-3-5-haiku-latest"
+    assert AnthropicProvider.default_model == "claude-haiku-4-5"
+    assert AnthropicProvider.option_env == {"api_version": ("ANTHROPIC_API_VERSION",)}
     assert AnthropicProvider.api_key_env == ("ANTHROPIC_API_KEY",)
     assert AnthropicProvider.base_url_env == ("ANTHROPIC_BASE_URL",)
     assert AnthropicProvider.requires_api_key is True
     assert AnthropicProvider.stream_format == "sse"
-    assert DEFAULT_MAX_TOKENS == 4096
+    assert DEFAULT_MAX_TOKENS == 16000
     caps = AnthropicProvider.capabilities.as_dict()
     assert {k for k, v in caps.items() if v} == {"chat", "streaming", "tools", "vision", "json_schema", "list_models", "stop"}
 
@@ -86,25 +88,60 @@ def test_plain_chat_exact_body_and_headers(rsps):
     res = make().generate("Hello", model=MODEL)
     req = rsps.calls[0].request
     assert req.url == URL and req.method == "POST"
-    assert sent(rsps) == {"model": MODEL, "max_tokens": 4096, "messages": [{"role": "user", "content": "Hello"}]}
-    assert req.headers["x-api-key"] == KEY
-    assert req.headers["anthropic-version"] == "2023-06-01"
+    assert sent(rsps) == {"model": MODEL, "max_tokens": 16000, "messages": [{"role": "user", "content": "Hello"}]}
+    assert req.headers["Authorization"] == f"Bearer {KEY}"
+    assert req.headers["anthropic-version"] == "2026-10-21"
     assert req.headers["Content-Type"] == "application/json"
-    assert "anthropic-beta" not in req.headers and "Authorization" not in req.headers
+    assert "anthropic-beta" not in req.headers and "x-api-key" not in req.headers
     assert (res.text, res.finish_reason, res.native_finish_reason) == ("Hello there", "stop", "end_turn")
     assert (res.usage.input_tokens, res.usage.output_tokens, res.usage.total_tokens) == (12, 3, 15)
     assert (res.id, res.model, res.provider, res.request_id) == ("msg_fake", "fake-model", "anthropic", "req_hdr")
 
 
-def test_system_prompt_and_system_messages_join_into_top_level_system(rsps):
+def test_legacy_version_sends_x_api_key_like_sdk_1x(rsps):
+    reply(rsps)
+    make(api_version=LEGACY).generate("Hello", model=MODEL)
+    req = rsps.calls[0].request
+    assert req.headers["x-api-key"] == KEY and req.headers["anthropic-version"] == LEGACY
+    assert "Authorization" not in req.headers
+
+
+def test_system_messages_under_2026_leading_to_top_level_later_in_place(rsps):
+    reply(rsps)
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "developer", "content": "No emoji."},
+                {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+                {"role": "developer", "content": "Answer in French."}, {"role": "user", "content": "Bye"}]  # fmt: skip
+    make().generate(messages, model="claude-opus-4-8", system="You are a bot.")
+    assert sent(rsps) == {
+        "model": "claude-opus-4-8",
+        "max_tokens": 16000,
+        "system": "You are a bot.\n\nBe terse.\n\nNo emoji.",
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "Bye"},
+        ],
+    }
+
+
+def test_later_system_messages_join_the_top_level_on_models_without_system_messages(rsps):
+    reply(rsps)
+    messages = ["Hi", {"role": "assistant", "content": "Hello."}, {"role": "system", "content": "Answer in French."}, "Bye"]
+    make().generate(messages, model="claude-opus-4-7")  # Opus 4.8 and later take system messages; older ones 400
+    assert sent(rsps)["system"] == "Answer in French."
+    assert [m["role"] for m in sent(rsps)["messages"]] == ["user", "assistant", "user"]
+
+
+def test_system_prompt_and_system_messages_join_into_top_level_system_under_2023(rsps):
     reply(rsps)
     messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello."}, {"role": "system", "content": "Answer in French."},
+                {"role": "assistant", "content": "Hello."}, {"role": "developer", "content": "Answer in French."},
                 {"role": "user", "content": "Bye"}]  # fmt: skip
-    make().generate(messages, model=MODEL, system="You are a bot.")
+    make(api_version=LEGACY).generate(messages, model=MODEL, system="You are a bot.")
     assert sent(rsps) == {
         "model": MODEL,
-        "max_tokens": 4096,
+        "max_tokens": 16000,
         "system": "You are a bot.\n\nBe terse.\n\nAnswer in French.",
         "messages": [
             {"role": "user", "content": "Hi"},
@@ -228,9 +265,9 @@ def test_json_schema_goes_to_output_config_and_json_mode_is_unsupported(rsps):
     assert len(rsps.calls) == 1
 
 
-def test_every_option_on_the_wire(rsps):
+def test_every_option_on_the_wire_under_2023(rsps):
     reply(rsps)
-    make().generate(
+    make(api_version=LEGACY).generate(
         "Hi", model=MODEL, temperature=0.3, top_p=0.9, max_tokens=100, stop=["END", "STOP"],
         provider_options={"top_k": 40, "metadata": {"user_id": "u-1"}}, thinking={"type": "enabled", "budget_tokens": 1024},
     )  # fmt: skip
@@ -247,14 +284,14 @@ def test_every_option_on_the_wire(rsps):
     }
 
 
-def test_single_stop_string_and_temperature_bounds(rsps):
+def test_single_stop_string_and_temperature_bounds_under_2023(rsps):
     reply(rsps)
-    make().generate("Hi", model=MODEL, stop="END", temperature=1.0)
+    make(api_version=LEGACY).generate("Hi", model=MODEL, stop="END", temperature=1.0)
     assert sent(rsps)["stop_sequences"] == ["END"] and sent(rsps)["temperature"] == 1.0
     with pytest.raises(ValidationError, match="between 0 and 1 for Anthropic"):
-        make().generate("Hi", model=MODEL, temperature=1.5)
+        make(api_version=LEGACY).generate("Hi", model=MODEL, temperature=1.5)
     with pytest.raises(ValidationError, match="between 0 and 1 for Anthropic"):
-        make().stream("Hi", model=MODEL, temperature=1.2)
+        make(api_version=LEGACY).stream("Hi", model=MODEL, temperature=1.2)
     assert len(rsps.calls) == 1
 
 
@@ -296,7 +333,7 @@ def test_embeddings_are_unsupported_before_io(rsps):
 
 
 # ------------------------------------------------------------------ responses
-def test_parse_text_tool_use_thinking_and_cache_usage():
+def test_parse_text_tool_use_thinking_and_cache_usage():  # thinking: a ReasoningPart before the text
     body = {
         "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4",
         "content": [
@@ -311,6 +348,7 @@ def test_parse_text_tool_use_thinking_and_cache_usage():
     }  # fmt: skip
     res = make().parse_chat_response(body)
     assert res.text == "Checking. Done."
+    assert res.content == [ReasoningPart("Let me think", signature="sig", provider="anthropic"), TextPart("Checking. Done.")]
     assert res.tool_calls == [ToolCall("toolu_1", "get_weather", {"city": "Paris"})]
     assert (res.finish_reason, res.native_finish_reason, res.id, res.model) == ("tool_calls", "tool_use", "msg_1", "claude-sonnet-4")
     u = res.usage
@@ -326,8 +364,8 @@ def test_usage_without_cache_fields_leaves_them_none():
 
 @pytest.mark.parametrize(
     "native, norm",
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("pause_turn", "stop"), ("max_tokens", "length"),
-     ("model_context_window_exceeded", "length"), ("tool_use", "tool_calls"), ("refusal", "content_filter"),
+    [("end_turn", "stop"), ("stop_sequence", "stop"), ("pause_turn", "pause"), ("max_tokens", "length"),
+     ("model_context_window_exceeded", "length"), ("tool_use", "tool_calls"), ("refusal", "refusal"),
      ("some_new_reason", "stop")],
 )  # fmt: skip
 def test_stop_reason_mapping_keeps_native(native, norm):
@@ -501,7 +539,7 @@ def test_decoder_mid_stream_error_event_raises_mapped_error(etype, cls):
     assert (info.value.provider, info.value.request_id, info.value.message) == ("anthropic", "req_e", "Overloaded")
 
 
-def test_decoder_skips_unknown_events_and_thinking():
+def test_decoder_skips_unknown_events_and_keeps_thinking_out_of_the_text():
     d = make().new_stream_decoder(None)
     chunks = feed_all(d, [
         start(),
@@ -516,7 +554,8 @@ def test_decoder_skips_unknown_events_and_thinking():
         SSEEvent(data=json.dumps({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}})),
         SSEEvent(data=json.dumps({"type": "message_stop"})),  # no event: line -> type from the data
     ])  # fmt: skip
-    assert [c.text for c in chunks] == ["Answer", ""]
+    assert "".join(c.text for c in chunks) == "Answer" and chunks[-1].text == ""
+    assert "".join(c.reasoning for c in chunks) == "secret reasoning"
     assert chunks[-1].finish_reason == "stop" and d.done
 
 
@@ -556,8 +595,8 @@ def test_list_models_follows_cursor_paging(rsps):
     assert [m.id for m in models] == ["claude-0", "claude-1", "claude-2"]
     assert models[0].name == "Claude 0" and models[0].provider == "anthropic"
     assert models[0].created_at == 1739923200.0
-    assert rsps.calls[0].request.headers["x-api-key"] == KEY
-    assert rsps.calls[0].request.headers["anthropic-version"] == "2023-06-01"
+    assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
+    assert rsps.calls[0].request.headers["anthropic-version"] == "2026-10-21"
 
 
 def test_parse_models_page_shapes():

@@ -52,7 +52,8 @@ def test_anthropic_text_stream_with_usage(server):
     req = server.last_request
     assert (req.method, req.path) == ("POST", "/v1/messages")
     assert req.json == {"model": "claude-x", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}], "stream": True}
-    assert req.headers["x-api-key"] == KEY and req.headers["anthropic-version"] == "2023-06-01"
+    assert req.headers["authorization"] == f"Bearer {KEY}" and req.headers["anthropic-version"] == "2026-10-21"
+    assert "x-api-key" not in req.headers
     assert [c.text for c in chunks[:-1]] == ["Hello", " there,", " world"]
     res = collect(chunks)
     assert (res.text, res.finish_reason, res.native_finish_reason) == ("Hello there, world", "stop", "end_turn")
@@ -146,7 +147,7 @@ def test_anthropic_model_paging(server):
     assert models[3].name == "Claude 3" and models[3].created_at == 1739923200.0
     assert [r.query for r in server.requests] == [
         {"limit": "1000"}, {"limit": "1000", "after_id": "claude-1"}, {"limit": "1000", "after_id": "claude-3"}]
-    assert all(r.headers["x-api-key"] == KEY for r in server.requests)
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in server.requests)
 
 
 def test_anthropic_non_streamed_call_end_to_end(server):

@@ -1,37 +1,43 @@
 """Anthropic Messages API wire mapping shared by the provider and its stream decoder.
 
-Pure functions, no I/O: message conversion (system prompt hoisting, turn
-merging, image and tool blocks), stop-reason and usage normalisation, and the
-error ``type`` -> exception mapping used for HTTP error bodies and for the
-``error`` event of a stream (WIRE.md §3.3-§3.6, §6).
+Pure functions, no I/O: message conversion (system prompt placement per API
+version, turn merging, image, tool, thinking and provider-native blocks),
+response content parsing, stop-reason, refusal and usage normalisation
+(WIRE.md §3.3-§3.5, §3.9, §6). Error mapping lives in
+:mod:`._anthropic_errors` (re-exported here).
+
+Content of an answer (:func:`parse_content`): ``thinking`` blocks become
+:class:`ReasoningPart` (text, ``signature``, ``provider`` = the instance
+name), ``redacted_thinking`` a :class:`ReasoningPart` with ``redacted_data``,
+``tool_use`` blocks the tool calls, and any other block (``server_tool_use``,
+``web_search_tool_result``...) a :class:`ProviderPart` holding the block as
+received. Without provider parts the content is the reasoning parts in order
+followed by the joined text (what ``collect()`` rebuilds from a stream); with
+them every block keeps its native position, so the turn goes back unchanged.
+
+Assistant turns sent back (:func:`convert_messages`): reasoning parts this
+instance may receive (:meth:`ReasoningPart.sendable_to`) go first, in order,
+as ``thinking`` (only with a signature) or ``redacted_thinking`` blocks, then
+the text, then ``tool_use`` blocks. A turn holding this instance's provider
+parts is sent in its content order instead (resuming a ``pause_turn``).
+Reasoning and provider parts of other providers are dropped.
 """
 
-import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ..exceptions import (
-    AuthenticationError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    OverloadedError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderTimeoutError,
-    QuotaExceededError,
-    RateLimitError,
-    ServerError,
-    TokenLimitError,
-    ValidationError,
-    error_for_status,
-)
-from ..types import ChatRequest, ImagePart, Message, TextPart, Usage
+from ..exceptions import ValidationError
+from ..types import ChatRequest, ImagePart, Message, Part, ProviderPart, ReasoningPart, TextPart, ToolCall, Usage
+from ._anthropic_errors import error_from_body, error_from_type
 
 __all__ = [
     "IMAGE_MEDIA_TYPES",
     "convert_messages",
+    "error_from_body",
     "error_from_type",
     "map_stop_reason",
     "normalize_usage",
+    "parse_content",
+    "refusal_of",
 ]
 
 #: Media types the Messages API accepts for base64 images.
@@ -40,28 +46,13 @@ IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "pause_turn": "stop",
+    "pause_turn": "pause",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
-    "refusal": "content_filter",
+    "refusal": "refusal",
 }
-
-_ERROR_TYPES: Dict[str, Type[ProviderError]] = {
-    "invalid_request_error": InvalidRequestError,
-    "authentication_error": AuthenticationError,
-    "permission_error": PermissionDeniedError,
-    "not_found_error": ModelNotFoundError,
-    "request_too_large": InvalidRequestError,
-    "rate_limit_error": RateLimitError,
-    "billing_error": QuotaExceededError,
-    "api_error": ServerError,
-    "timeout_error": ProviderTimeoutError,
-    "overloaded_error": OverloadedError,
-}
-
-_PROMPT_TOO_LONG = re.compile(r"prompt is too long:\s*(\d+)\s*tokens?\s*>\s*(\d+)", re.I)
-_CONTEXT_LIMIT = re.compile(r"exceed context limit:\s*(\d+)\s*\+\s*(\d+)\s*>\s*(\d+)", re.I)
+_SYSTEM_ROLES = ("system", "developer")
 
 
 # ----------------------------------------------------------------- requests
@@ -89,38 +80,88 @@ def _user_blocks(msg: Message) -> List[Dict[str, Any]]:
     return [{"type": "text", "text": msg.content or ""}]
 
 
-def _assistant_blocks(msg: Message) -> List[Dict[str, Any]]:
+def _reasoning_block(part: ReasoningPart, provider: str) -> Optional[Dict[str, Any]]:
+    """The block for a reasoning part, or ``None`` when it cannot go to ``provider``."""
+    if not part.sendable_to(provider):
+        return None
+    if part.redacted_data is not None:
+        return {"type": "redacted_thinking", "data": part.redacted_data}
+    if part.signature:
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+    return None  # unsigned reasoning cannot be verified by the API: never rebuild it from text
+
+
+def _native_blocks(content: List[Part], provider: str) -> List[Dict[str, Any]]:
     blocks: List[Dict[str, Any]] = []
-    if msg.text:
+    for part in content:
+        if isinstance(part, TextPart):
+            if part.text:
+                blocks.append({"type": "text", "text": part.text})
+        elif isinstance(part, ReasoningPart):
+            block = _reasoning_block(part, provider)
+            if block is not None:
+                blocks.append(block)
+        elif isinstance(part, ProviderPart) and part.provider == provider:
+            blocks.append(dict(part.data))
+    return blocks
+
+
+def _assistant_blocks(msg: Message, provider: str) -> List[Dict[str, Any]]:
+    blocks: List[Dict[str, Any]] = []
+    content = msg.content
+    if isinstance(content, list) and any(type(p) is not TextPart for p in content):
+        if any(isinstance(p, ProviderPart) and p.provider == provider for p in content):
+            blocks = _native_blocks(content, provider)
+        else:
+            for part in content:
+                if isinstance(part, ReasoningPart):
+                    block = _reasoning_block(part, provider)
+                    if block is not None:
+                        blocks.append(block)
+            if msg.text:
+                blocks.append({"type": "text", "text": msg.text})
+    elif msg.text:
         blocks.append({"type": "text", "text": msg.text})
     for call in msg.tool_calls:
         blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": dict(call.arguments)})
     return blocks
 
 
-def convert_messages(req: ChatRequest) -> Tuple[Optional[str], List[Dict[str, Any]]]:
+def convert_messages(
+    req: ChatRequest, provider: str = "anthropic", system_messages: bool = False
+) -> Tuple[Optional[str], List[Dict[str, Any]]]:
     """``(system, messages)`` for the Messages API.
 
-    ``req.system`` and every ``system`` message are joined (blank line
-    between) into the top-level ``system``; tool results become
-    ``tool_result`` blocks in a user turn; consecutive turns of one role are
-    merged, with ``tool_result`` blocks first in a user turn. A turn that is a
-    single text block is sent as a plain string.
+    ``req.system`` and the leading ``system``/``developer`` messages are
+    joined (blank line between) into the top-level ``system``. Later ones
+    stay in place as ``{"role": "system"}`` messages when ``system_messages``
+    (API version 2026-10-21 and a model that takes them), else they are
+    joined into ``system`` too. Tool results become ``tool_result`` blocks in a user turn;
+    consecutive turns of one role are merged, with ``tool_result`` blocks
+    first in a user turn. A turn that is a single text block is sent as a
+    plain string. ``provider`` is the instance name, for reasoning and
+    provider parts (see the module docstring).
     """
     system_parts = [req.system] if req.system else []
     turns: List[Tuple[str, List[Dict[str, Any]]]] = []
     for msg in req.messages:
-        if msg.role == "system":
-            if msg.text:
-                system_parts.append(msg.text)
-            continue
-        if msg.role == "tool":
+        role = msg.role
+        if role in _SYSTEM_ROLES:
+            text = msg.text
+            if not turns or not system_messages:
+                if text:
+                    system_parts.append(text)
+                continue
+            if not text:
+                continue
+            role, blocks = "system", [{"type": "text", "text": text}]
+        elif role == "tool":
             role = "user"
-            blocks = [{"type": "tool_result", "tool_use_id": msg.tool_call_id, "content": msg.text}]
-        elif msg.role == "user":
-            role, blocks = "user", _user_blocks(msg)
+            blocks = [{"type": "tool_result", "tool_use_id": msg.tool_call_id or "", "content": msg.text}]
+        elif role == "user":
+            blocks = _user_blocks(msg)
         else:
-            role, blocks = "assistant", _assistant_blocks(msg)
+            role, blocks = "assistant", _assistant_blocks(msg, provider)
         if turns and turns[-1][0] == role:
             turns[-1][1].extend(blocks)
         else:
@@ -139,6 +180,43 @@ def convert_messages(req: ChatRequest) -> Tuple[Optional[str], List[Dict[str, An
 
 
 # ---------------------------------------------------------------- responses
+def parse_content(blocks: List[Any], provider: str) -> Tuple[str, List[Part], List[ToolCall]]:
+    """``(text, content parts, tool calls)`` of a message's ``content`` blocks (see the module docstring)."""
+    texts: List[str] = []
+    calls: List[ToolCall] = []
+    seq: List[Any] = []  # reasoning and provider parts, and text strings in their position
+    has_parts = native = False
+    for block in blocks:
+        if type(block) is not dict:
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text") or ""
+            texts.append(text)
+            seq.append(text)
+        elif kind == "tool_use":
+            args = block.get("input")
+            calls.append(ToolCall(str(block.get("id") or ""), str(block.get("name") or ""), dict(args) if isinstance(args, dict) else {}))
+        elif kind == "thinking":
+            thinking, sig = block.get("thinking"), block.get("signature")
+            seq.append(ReasoningPart(thinking if isinstance(thinking, str) else "", sig if isinstance(sig, str) and sig else None, provider=provider))
+            has_parts = True
+        elif kind == "redacted_thinking":
+            data = block.get("data")
+            seq.append(ReasoningPart(redacted_data=data if isinstance(data, str) else "", provider=provider))
+            has_parts = True
+        else:
+            seq.append(ProviderPart(provider, dict(block)))
+            has_parts = native = True
+    if not has_parts:
+        return "".join(texts), [], calls
+    if native:
+        parts: List[Part] = [TextPart(p) if type(p) is str else p for p in seq if p != ""]
+    else:
+        parts = [p for p in seq if type(p) is not str]
+    return "".join(texts), parts, calls
+
+
 def map_stop_reason(native: Optional[str]) -> Optional[str]:
     """Anthropic ``stop_reason`` -> modelprov ``finish_reason`` (unknown values -> ``"stop"``)."""
     if native is None:
@@ -146,62 +224,41 @@ def map_stop_reason(native: Optional[str]) -> Optional[str]:
     return _STOP_REASONS.get(native, "stop")
 
 
+def refusal_of(stop_details: Any) -> Optional[str]:
+    """The explanation of a refusal's ``stop_details`` (``{"type": "refusal", "explanation"}``), else ``None``."""
+    if type(stop_details) is dict and stop_details.get("type") == "refusal":
+        explanation = stop_details.get("explanation")
+        if isinstance(explanation, str) and explanation:
+            return explanation
+    return None
+
+
 def _count(value: Any) -> Optional[int]:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def normalize_usage(raw: Optional[Mapping[str, Any]]) -> Usage:
-    """Anthropic usage -> :class:`Usage`; ``input_tokens`` includes cache reads and writes (WIRE §6.2)."""
+    """Anthropic usage -> :class:`Usage`.
+
+    ``input_tokens`` includes cache reads and writes (WIRE §6.2);
+    ``output_tokens_details.thinking_tokens`` is ``reasoning_tokens``.
+    """
     raw = raw or {}
     inp = raw.get("input_tokens")
     out = raw.get("output_tokens")
     write = raw.get("cache_creation_input_tokens")
     read = raw.get("cache_read_input_tokens")
+    details = raw.get("output_tokens_details")
+    thinking = _count(details.get("thinking_tokens")) if type(details) is dict else None
     if type(inp) is int and type(out) is int and (write is None or type(write) is int) and (read is None or type(read) is int):
-        # Fast path: plain integer counts (positional: input, output, total, cache read, cache write).
-        return Usage(inp + (write or 0) + (read or 0), out, None, read, write)
-    write = _count(raw.get("cache_creation_input_tokens"))
-    read = _count(raw.get("cache_read_input_tokens"))
+        # Fast path: plain integer counts (positional: input, output, total, cache read, cache write, reasoning).
+        return Usage(inp + (write or 0) + (read or 0), out, None, read, write, thinking)
+    write = _count(write)
+    read = _count(read)
     return Usage(
-        input_tokens=(_count(raw.get("input_tokens")) or 0) + (write or 0) + (read or 0),
-        output_tokens=_count(raw.get("output_tokens")) or 0,
+        input_tokens=(_count(inp) or 0) + (write or 0) + (read or 0),
+        output_tokens=_count(out) or 0,
         cache_read_tokens=read,
         cache_write_tokens=write,
+        reasoning_tokens=thinking,
     )
-
-
-# ------------------------------------------------------------------- errors
-def error_from_type(
-    error_type: Optional[str],
-    message: str,
-    *,
-    provider: str,
-    status: Optional[int] = None,
-    request_id: Optional[str] = None,
-) -> ProviderError:
-    """The exception for an Anthropic error ``type`` (HTTP body or stream ``error`` event)."""
-    cls = _ERROR_TYPES.get(error_type or "")
-    if cls is None or status in (408, 409):
-        cls = error_for_status(status) if status else ServerError
-    kw: Dict[str, Any] = {"provider": provider, "status_code": status, "request_id": request_id}
-    if error_type:
-        kw["error_type"] = error_type
-    if cls is InvalidRequestError:
-        m = _PROMPT_TOO_LONG.search(message)
-        if m:
-            return TokenLimitError(message, requested=int(m.group(1)), limit=int(m.group(2)), **kw)
-        m = _CONTEXT_LIMIT.search(message)
-        if m:
-            requested = int(m.group(1)) + int(m.group(2))
-            return TokenLimitError(message, requested=requested, limit=int(m.group(3)), **kw)
-        if "credit balance" in message.lower():
-            return QuotaExceededError(message, **kw)
-        if error_type == "request_too_large":
-            kw["hint"] = "Requests are limited to 32 MB; send fewer or smaller images and documents"
-    elif cls is AuthenticationError:
-        kw["hint"] = f"Check ANTHROPIC_API_KEY, or run: modelprov keys set {provider}"
-    elif cls is ModelNotFoundError:
-        kw["hint"] = f"Check the model name (modelprov models {provider} lists them)"
-    elif cls is ProviderTimeoutError:
-        kw["hint"] = "Anthropic timed out; retry, or stream long generations"
-    return cls(message, **kw)

@@ -41,7 +41,8 @@ _WORD = re.compile(r"\s*\S+")
 
 # Normalised finish reasons translated to the native value of a protocol.
 _NATIVE = {
-    "anthropic": {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"},
+    "anthropic": {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal",
+                  "pause": "pause_turn"},
     "ollama": {"tool_calls": "stop", "end_turn": "stop", "max_tokens": "length"},
 }
 

@@ -72,6 +72,8 @@ def chat_reply(
     reasoning: Optional[str] = None,
     signature: Optional[str] = None,
     refusal: Optional[str] = None,
+    redacted: Optional[str] = None,
+    refusal_category: Optional[str] = None,
     chunk_words: bool = True,
     split_utf8: bool = False,
     stream: Optional[bool] = None,
@@ -99,7 +101,8 @@ def chat_reply(
         hdrs = merge_headers(_defaults(protocol, is_stream, request_id), headers)
         kw: Dict[str, Any] = dict(usage=usage, finish_reason=finish_reason,
                                   model=_req_model(req, model, "fake-model"), endpoint=_endpoint(req))
-        for key, value in (("reasoning", reasoning), ("signature", signature), ("refusal", refusal)):
+        for key, value in (("reasoning", reasoning), ("signature", signature), ("refusal", refusal),
+                           ("redacted", redacted), ("refusal_category", refusal_category)):
             if value is not None:
                 kw[key] = value
         if is_stream:

@@ -191,7 +191,8 @@ def error_body(
     * openai: ``{"error": {"message", "type", "param", "code"}}``
     * openai_compatible: same, with an integer ``code`` (the status) by default
     * openrouter: ``{"error": {"code": <int>, "message", "metadata"?}}`` (``type`` -> ``metadata.error_type``)
-    * anthropic: ``{"type": "error", "error": {"type", "message"}, "request_id"?}``
+    * anthropic: ``{"type": "error", "error": {"type", "message", "details"?}, "request_id"?}``
+      (a string ``code`` becomes ``details.error_code``)
     * ollama: ``{"error": "<message>"}``
 
     Defaults for ``type``/``code`` follow the status (see the per-protocol builders).
@@ -201,7 +202,7 @@ def error_body(
     if protocol in OPENAI_FAMILY:
         return openai_error_body(status, msg, type, code, protocol, param=param)
     if protocol == "anthropic":
-        return anthropic_error_body(status, msg, type, request_id)
+        return anthropic_error_body(status, msg, type, request_id, error_code=code if isinstance(code, str) else None)
     return ollama_error_body(msg)
 
 

@@ -127,6 +127,8 @@ class FakeServer:
         reasoning: Optional[str] = None,
         signature: Optional[str] = None,
         refusal: Optional[str] = None,
+        redacted: Optional[str] = None,
+        refusal_category: Optional[str] = None,
         chunk_words: bool = True,
         split_utf8: bool = False,
         stream: Optional[bool] = None,
@@ -146,13 +148,16 @@ class FakeServer:
         (Anthropic: a thinking block signed with ``signature``; OpenRouter:
         ``reasoning`` and ``reasoning_details``; Ollama: ``message.thinking``);
         ``refusal`` makes the model refuse (OpenAI ``refusal``, Anthropic's
-        ``refusal`` stop reason with ``stop_details``). See
+        ``refusal`` stop reason with ``stop_details``, whose category is
+        ``refusal_category``); ``redacted`` adds an Anthropic redacted thinking
+        block with that data. See
         :func:`~modelprov.testing.factories.chat_reply` and
         :func:`~modelprov.testing.protocols.chat_stream`.
         """
         return self.add(chat_reply(
             protocol, text, tool_calls=tool_calls, usage=usage, finish_reason=finish_reason, model=model,
-            reasoning=reasoning, signature=signature, refusal=refusal,
+            reasoning=reasoning, signature=signature, refusal=refusal, redacted=redacted,
+            refusal_category=refusal_category,
             chunk_words=chunk_words, split_utf8=split_utf8, stream=stream, status=status, path=path,
             headers=headers, request_id=request_id, delay=delay, chunk_delay=chunk_delay,
             drop_after=drop_after, stall_after=stall_after, truncate=truncate))
