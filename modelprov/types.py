@@ -9,7 +9,7 @@ the offending index before any I/O happens.
 
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._redact import mask_key, redact, redact_headers
 from .exceptions import ValidationError
@@ -300,13 +300,13 @@ class StreamChunk:
     #: A reasoning text delta (the join of ``reasoning_deltas``' texts when those are set).
     reasoning: str = ""
     #: Structured reasoning fragments (block index, signatures, provider details).
-    reasoning_deltas: List[ReasoningDelta] = field(default_factory=list)
+    reasoning_deltas: Sequence[ReasoningDelta] = ()
     #: A refusal text delta (OpenAI), or the refusal explanation on the final chunk (Anthropic).
     refusal: str = ""
     #: On the final chunk: options left out because the target does not take them.
     dropped_options: Optional[List[str]] = None
     #: Whole provider-native blocks (e.g. Anthropic server-tool blocks), each emitted once complete.
-    provider_parts: List[ProviderPart] = field(default_factory=list)
+    provider_parts: Sequence[ProviderPart] = ()
 
 
 @dataclass

@@ -184,7 +184,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                 id=chunk_id if isinstance(chunk_id, str) else None,
                 raw=obj,
                 reasoning="".join(reasoning),
-                reasoning_deltas=rdeltas,
+                reasoning_deltas=rdeltas or (),
                 refusal="".join(refusal),
             )
         ]
