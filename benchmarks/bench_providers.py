@@ -104,7 +104,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
     session = requests.Session()
     notes: Dict[str, str] = {}
     if name == "openai":
-        from modelprov.providers.openai import OpenAIProvider
+        from modelprov.providers.openai_compat.openai import OpenAIProvider
 
         cfg: Dict[str, Any] = {"api_key": KEY, "base_url": base + "/v1"}
         provider = OpenAIProvider(ProviderConfig(name="openai", **cfg))
@@ -114,7 +114,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
         sbody = dict(body, stream=True, stream_options={"include_usage": True})
         naive_lines = _drain_lines_sse
     elif name == "anthropic":
-        from modelprov.providers.anthropic import AnthropicProvider
+        from modelprov.providers.anthropic.provider import AnthropicProvider
 
         cfg = {"api_key": KEY, "base_url": base}
         provider = AnthropicProvider(ProviderConfig(name="anthropic", **cfg))
@@ -124,7 +124,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
         sbody = dict(body, stream=True)
         naive_lines = _drain_lines_sse
     else:
-        from modelprov.providers.ollama import OllamaProvider
+        from modelprov.providers.ollama.provider import OllamaProvider
 
         cfg = {"base_url": base}
         provider = OllamaProvider(ProviderConfig(name="ollama", **cfg))

@@ -109,7 +109,7 @@ def run(n: int = 2000, repeats: int = 5, warmup: int = 300) -> Dict[str, Any]:
     """Run both loops against a fresh server process; returns the medians and the ratio."""
     import requests
 
-    from modelprov.transport import Transport
+    from modelprov.transport.requests_transport import Transport
     from modelprov.types import HTTPRequest
 
     proc = subprocess.Popen(

@@ -140,7 +140,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .async_bridge import AsyncBridge
     from .circuit_breaker import CircuitBreaker, CircuitState
     from .client import Client, acomplete, aembed, astream, complete, embed, models, stream
-    from .config import ConfigManager, get_config
+    from .config.manager import ConfigManager, get_config
     from .exceptions import (
         AuthenticationError,
         CircuitBreakerError,

@@ -201,6 +201,6 @@ def message_from_dict(data: Any) -> Message:
         tool_call_id=_text("message.tool_call_id", data.get("tool_call_id"), optional=True),
         name=_text("message.name", data.get("name"), optional=True),
     )
-    from ._normalize import normalize_messages
+    from .validation import normalize_messages
 
     return normalize_messages([msg])[0]  # the same rules as any message passed to a call

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._fallback import FallbackStream, HookSet, run_chain
+from .fallback import FallbackStream, HookSet, run_chain
 from ._log import get_logger
 from .exceptions import ConfigurationError, ValidationError
 from .types import EmbeddingResponse, ModelInfo, ModelResponse, StreamChunk
@@ -173,7 +173,7 @@ class Client:
     def config(self) -> Any:
         """The :class:`~modelprov.config.ConfigManager` in use."""
         if self._config is None:
-            from .config import get_config
+            from .config.manager import get_config
 
             return get_config()
         return self._config
@@ -324,7 +324,7 @@ class Client:
         ``return_exceptions=True`` a failed request's exception takes its place
         in the list; otherwise the first failure is raised once all are done.
         """
-        from ._batch import run_batch
+        from .batch import run_batch
 
         return run_batch(self, requests, max_concurrency, on_progress, return_exceptions)
 

@@ -29,11 +29,11 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 # Used only when no installed metadata lists the built-ins (a vendored copy).
 _BUILTINS = {
-    "openai": ".providers.openai:OpenAIProvider",
-    "anthropic": ".providers.anthropic:AnthropicProvider",
-    "ollama": ".providers.ollama:OllamaProvider",
-    "openrouter": ".providers.openrouter:OpenRouterProvider",
-    "openai_compatible": ".providers.openai_compatible:OpenAICompatibleProvider",
+    "openai": ".providers.openai_compat.openai:OpenAIProvider",
+    "anthropic": ".providers.anthropic.provider:AnthropicProvider",
+    "ollama": ".providers.ollama.provider:OllamaProvider",
+    "openrouter": ".providers.openai_compat.openrouter:OpenRouterProvider",
+    "openai_compatible": ".providers.openai_compat.compatible:OpenAICompatibleProvider",
     "mock": ".providers.mock:MockProvider",
 }
 
@@ -192,7 +192,7 @@ class ProviderRegistry:
 
     def _get_config(self) -> Any:
         if self._config is None:
-            from .config import get_config
+            from .config.manager import get_config
 
             return get_config()
         return self._config

@@ -483,4 +483,4 @@ class ChatRequest:
 
 
 # The validation functions live in _normalize (they need the classes above).
-from ._normalize import normalize_messages, normalize_tools  # noqa: E402
+from .validation import normalize_messages, normalize_tools  # noqa: E402

@@ -10,6 +10,9 @@ import sys
 
 import pytest
 
+# Shared test helpers (sdk_conformance) live next to this file; test files sit in sub-folders.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 _ENV_PREFIXES = ("OPENAI_", "ANTHROPIC_", "OPENROUTER_", "OLLAMA_", "MODELPROV_", "LLAMA_")
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -17,7 +20,7 @@ _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy
 def _reset_singletons() -> None:
     for modname, hook in (
         ("modelprov.registry", "reset_registry"),
-        ("modelprov.config", "reset_config"),
+        ("modelprov.config.manager", "reset_config"),
         ("modelprov.client", "reset_default_client"),
         ("modelprov.async_bridge", "reset_bridge"),
     ):

@@ -19,8 +19,8 @@ from modelprov import (
     ServerError,
     ValidationError,
 )
-from modelprov.cli import main
-from modelprov.providers.openai_compatible import OpenAICompatibleProvider
+from modelprov.cli.main import main
+from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
 from modelprov.testing import FakeServer
 from modelprov.types import HTTPRequest, ImagePart, ProviderConfig
 

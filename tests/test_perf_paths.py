@@ -14,16 +14,16 @@ import json
 import pytest
 
 from modelprov import types as _types  # noqa: F401 - types first: it imports _normalize (a cycle)
-from modelprov._normalize import _message_from
+from modelprov.validation import _message_from
 from modelprov.exceptions import ProviderError, ResponseError, ValidationError
-from modelprov.providers._anthropic_stream import AnthropicStreamDecoder
-from modelprov.providers._anthropic_wire import normalize_usage as anthropic_usage
-from modelprov.providers._ollama_wire import OllamaStreamDecoder
-from modelprov.providers._openai_compat import OpenAIStreamDecoder, parse_usage
-from modelprov.providers.openai import OpenAIProvider
+from modelprov.providers.anthropic.stream import AnthropicStreamDecoder
+from modelprov.providers.anthropic.wire import normalize_usage as anthropic_usage
+from modelprov.providers.ollama.wire import OllamaStreamDecoder
+from modelprov.providers.openai_compat.codec import OpenAIStreamDecoder, parse_usage
+from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.streaming import SSEEvent
 from modelprov.testing import FakeServer
-from modelprov.transport import Transport
+from modelprov.transport.requests_transport import Transport
 from modelprov.types import HTTPRequest, ModelResponse, ProviderConfig, StreamChunk, ToolCallDelta, Usage, normalize_messages
 
 KEY = "sk-test-0123456789abcdef"

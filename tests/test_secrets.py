@@ -11,7 +11,7 @@ import pickle
 import pytest
 
 from modelprov import Client, ModelProvError, RetryPolicy, collect
-from modelprov.cli import main
+from modelprov.cli.main import main
 from modelprov.testing import FakeServer
 from modelprov.testing.factories import chat_reply
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from modelprov import ModelProvError, ProviderTimeoutError, RetryPolicy, ServerError
-from modelprov.providers.openai_compatible import OpenAICompatibleProvider
+from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
 from modelprov.testing import FakeServer
 from modelprov.types import ProviderConfig
 

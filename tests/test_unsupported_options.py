@@ -9,7 +9,7 @@ import responses
 from modelprov import Client, ModelResponse, UnsupportedFeatureError, ValidationError, collect
 from modelprov.exceptions import InvalidRequestError
 from modelprov.providers.base import ModelProvider, StreamDecoder
-from modelprov.providers._request import drop_option, option_present
+from modelprov.providers.request import drop_option, option_present
 from modelprov.types import ChatRequest, HTTPRequest, ProviderConfig, StreamChunk
 
 URL = "http://codec.test"

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
-from .._handle import StreamHandle
+from ..stream_handle import StreamHandle
 from ..exceptions import ModelProvError, ProviderConnectionError, ServerError, UnsupportedFeatureError
 from ..types import ChatRequest, HTTPRequest, StreamChunk
 
@@ -273,7 +273,7 @@ class _StreamState:
 
     def run(self) -> Iterator[StreamChunk]:
         from ..retry import call_with_retry
-        from ._unsupported import learn_unsupported
+        from .unsupported import learn_unsupported
 
         provider = self.provider
         provider.validate_config()

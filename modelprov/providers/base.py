@@ -53,14 +53,14 @@ from ..types import (
     ProviderConfig,
     StreamChunk,
 )
-from ._request import build_chat_request_object, call_timeout as _call_timeout
+from .request import build_chat_request_object, call_timeout as _call_timeout
 from ._stream import ChunkStream
-from ._unsupported import apply_unsupported, learn_unsupported
+from .unsupported import apply_unsupported, learn_unsupported
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..circuit_breaker import CircuitBreaker
     from ..retry import RetryPolicy
-    from ..transport import Transport
+    from ..transport.requests_transport import Transport
 
 __all__ = ["ModelProvider", "StreamDecoder"]
 
@@ -212,7 +212,7 @@ class ModelProvider:
     def unsupported_options(self, req: ChatRequest) -> Dict[str, str]:
         """Option name -> reason, for options this provider, API version or model is known not to take.
 
-        Checked before any I/O (see :mod:`._unsupported`); names are ChatRequest fields or provider-option keys.
+        Checked before any I/O (see :mod:`.unsupported`); names are ChatRequest fields or provider-option keys.
         """
         return {}
 
@@ -233,7 +233,7 @@ class ModelProvider:
         raise NotImplementedError
 
     def parse_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> Optional[ModelProvError]:
-        """Map an error body to an exception (``None``: the generic mapping; see :mod:`._unsupported`)."""
+        """Map an error body to an exception (``None``: the generic mapping; see :mod:`.unsupported`)."""
         return None
 
     def build_embed_request(self, inputs: List[str], model: str, options: Dict[str, Any]) -> HTTPRequest:
@@ -353,7 +353,7 @@ class ModelProvider:
         if transport is None:
             with self._lock:
                 if self._transport is None:
-                    from ..transport import Transport
+                    from ..transport.requests_transport import Transport
 
                     # Keys change only by building a new provider: the auth headers go into
                     # the transport's base headers once instead of into every request.
