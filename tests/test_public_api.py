@@ -15,14 +15,15 @@ PKG = pathlib.Path(modelprov.__file__).parent
 LAYERS = {
     "_version": 0, "_redact": 0,
     "exceptions": 1,
-    "parts": 2, "types": 2, "_log": 2, "validation": 2, "_serialize": 2, "stream_handle": 2,
+    "parts": 2, "types": 2, "deadline": 2, "_log": 2, "validation": 2, "_serialize": 2, "stream_handle": 2,
     "_collect": 3, "config": 3, "retry": 3, "streaming": 3, "circuit_breaker": 3, "async_bridge": 3, "_bridge_channel": 3,
     "transport": 4,
     "providers": 5,
-    "registry": 6,
-    "testing": 7,
-    "fallback": 8, "batch": 8, "client": 8,
-    "cli": 9, "__main__": 9,
+    "engine": 6, "engine_stream": 6,
+    "registry": 7,
+    "testing": 8,
+    "fallback": 9, "batch": 9, "client": 9, "hooks": 9,
+    "cli": 10, "__main__": 10,
 }
 
 
