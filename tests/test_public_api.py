@@ -13,7 +13,7 @@ PKG = pathlib.Path(modelprov.__file__).parent
 
 # Lower number = lower layer. A module may import only from its own layer or below.
 LAYERS = {
-    "_version": 0, "_redact": 0,
+    "_version": 0, "_redact": 0, "_singleton": 0,
     "exceptions": 1,
     "parts": 2, "types": 2, "deadline": 2, "_log": 2, "validation": 2, "_serialize": 2, "stream_handle": 2,
     "_collect": 3, "config": 3, "retry": 3, "streaming": 3, "circuit_breaker": 3, "async_bridge": 3, "_bridge_channel": 3,
