@@ -50,7 +50,7 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
     dropped: Optional[List[str]] = None
     model = provider = rid = request_id = None
     order: List[Any] = []  # arrival order: reasoning block indexes, text runs (lists), provider parts
-    native = False
+    has_provider_parts = False
     for chunk in chunks:
         if chunk.text:
             text.append(chunk.text)
@@ -59,7 +59,7 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
             else:
                 order.append([chunk.text])
         if chunk.provider_parts:
-            native = True
+            has_provider_parts = True
             order.extend(chunk.provider_parts)
         if chunk.reasoning_deltas:
             for rd in chunk.reasoning_deltas:
@@ -108,7 +108,7 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
     ]
     joined = "".join(text)
     content: List[Part]
-    if native:
+    if has_provider_parts:
         content = [
             TextPart("".join(item)) if type(item) is list else item if isinstance(item, ProviderPart) else blocks[item].part(provider)
             for item in order

@@ -273,7 +273,8 @@ class ModelResponse:
         """
         parts = [p for p in self.content if not (type(p) is TextPart and not p.text)]
         if all(type(p) is TextPart for p in parts):
-            content: Union[str, List[Part], None] = self.text or None
+            # None only beside tool calls: an empty answer (a refusal, a cut-off) stays a valid turn
+            content: Union[str, List[Part], None] = self.text or (None if self.tool_calls else "")
         else:
             content = parts
         return Message(role="assistant", content=content, tool_calls=list(self.tool_calls))

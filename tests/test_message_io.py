@@ -180,3 +180,28 @@ def test_collect_plain_reasoning_text_and_refusal():
     r = collect([StreamChunk(reasoning="hm"), StreamChunk(reasoning="m"), StreamChunk(refusal="No, "),
                  StreamChunk(refusal="sorry.", finish_reason="refusal")])
     assert r.reasoning == "hmm" and r.refusal == "No, sorry." and r.finish_reason == "refusal" and r.text == ""
+
+
+def test_collect_keeps_reasoning_first_with_native_finish_reasons_and_late_details():
+    details = ({"type": "reasoning.encrypted", "data": "E", "index": 0},)
+    r = collect([
+        StreamChunk(reasoning="a", reasoning_deltas=[ReasoningDelta(0, text="a")]),
+        StreamChunk(text="A"),
+        StreamChunk(reasoning="b", reasoning_deltas=[ReasoningDelta(1, text="b")]),
+        StreamChunk(text="B"),
+        StreamChunk(reasoning_deltas=[ReasoningDelta(2, details=details)], finish_reason="stop", native_finish_reason="end_turn"),
+    ])
+    assert [type(p).__name__ for p in r.content] == ["ReasoningPart", "ReasoningPart", "ReasoningPart", "TextPart"]
+    assert r.text == "AB" and r.native_finish_reason == "end_turn" and r.content[2].details == details
+    assert collect([StreamChunk(text="hi")]).native_finish_reason is None
+
+
+@pytest.mark.parametrize("answer", [
+    ModelResponse(text="", refusal="Sorry, I can't.", finish_reason="refusal"),
+    ModelResponse(text="", finish_reason="length"),
+])
+def test_message_of_an_empty_answer_is_a_valid_turn(answer):
+    msg = answer.message
+    assert msg.content == "" and msg.role == "assistant"
+    assert Message.from_dict(msg.to_dict()) == msg
+    assert normalize_messages(["hi", msg, "and now?"])[1] == msg
