@@ -97,6 +97,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
     """(JSON benches, stream benches, notes, closers) for one provider; keys: modelprov, client, requests, sdk."""
     import requests
 
+    from modelprov.engine import bind
     from modelprov.types import ProviderConfig
 
     msgs = [{"role": "user", "content": USER}]
@@ -107,7 +108,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
         from modelprov.providers.openai_compat.openai import OpenAIProvider
 
         cfg: Dict[str, Any] = {"api_key": KEY, "base_url": base + "/v1"}
-        provider = OpenAIProvider(ProviderConfig(name="openai", **cfg))
+        provider = bind(OpenAIProvider(ProviderConfig(name="openai", **cfg)))
         url = base + OPENAI_PATH
         headers = {"Authorization": "Bearer " + KEY}
         body: Dict[str, Any] = {"model": "m", "messages": wire_msgs, "max_completion_tokens": MAX_TOKENS}
@@ -117,7 +118,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
         from modelprov.providers.anthropic.provider import AnthropicProvider
 
         cfg = {"api_key": KEY, "base_url": base}
-        provider = AnthropicProvider(ProviderConfig(name="anthropic", **cfg))
+        provider = bind(AnthropicProvider(ProviderConfig(name="anthropic", **cfg)))
         url = base + ANTHROPIC_PATH
         headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
         body = {"model": "m", "max_tokens": MAX_TOKENS, "system": SYSTEM, "messages": msgs}
@@ -127,7 +128,7 @@ def _contestants(name: str, base: str, modelprov: Any) -> Tuple[Dict[str, Bench]
         from modelprov.providers.ollama.provider import OllamaProvider
 
         cfg = {"base_url": base}
-        provider = OllamaProvider(ProviderConfig(name="ollama", **cfg))
+        provider = bind(OllamaProvider(ProviderConfig(name="ollama", **cfg)))
         url = base + OLLAMA_PATH
         headers = {}
         body = {"model": "m", "messages": wire_msgs, "stream": False, "options": {"num_predict": MAX_TOKENS}}

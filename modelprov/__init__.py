@@ -18,6 +18,7 @@ __all__ = [
     "AsyncBridge",
     "AuthenticationError",
     "ChatRequest",
+    "ChatStream",
     "CircuitBreaker",
     "CircuitBreakerError",
     "CircuitState",
@@ -43,6 +44,7 @@ __all__ = [
     "ProviderError",
     "ProviderPart",
     "ProviderRegistry",
+    "ProviderStream",
     "ProviderTimeoutError",
     "QuotaExceededError",
     "RateLimitError",
@@ -79,6 +81,7 @@ _TYPES = "types"
 _LAZY = {
     "AsyncBridge": "async_bridge",
     "ChatRequest": _TYPES,
+    "ChatStream": "fallback",
     "CircuitBreaker": "circuit_breaker",
     "CircuitState": "circuit_breaker",
     "Client": "client",
@@ -94,6 +97,7 @@ _LAZY = {
     "ProviderConfig": _TYPES,
     "ProviderPart": _TYPES,
     "ProviderRegistry": "registry",
+    "ProviderStream": "stream_handle",
     "ReasoningDelta": _TYPES,
     "ReasoningPart": _TYPES,
     "RetryPolicy": "retry",
@@ -131,7 +135,7 @@ def __getattr__(name: "str") -> "object":
     return value
 
 
-def __dir__() -> "list":
+def __dir__() -> "list[str]":
     return sorted(set(globals()) | set(__all__))
 
 
@@ -164,9 +168,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ValidationError,
         classify,
     )
+    from .fallback import ChatStream
     from .providers.base import ModelProvider
     from .registry import ProviderRegistry, get_registry
     from .retry import RetryPolicy
+    from .stream_handle import ProviderStream
     from .types import (
         ChatRequest,
         EmbeddingResponse,

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import weakref
-from typing import Any, AsyncGenerator, Callable, Coroutine, Iterable, List, Optional, Set, TypeVar
+from typing import Any, AsyncGenerator, Callable, Coroutine, Dict, Iterable, List, Optional, Set, Tuple, TypeVar
 
 from ._bridge_channel import _END, _Channel
 from ._log import get_logger
@@ -43,9 +43,11 @@ DEFAULT_MAX_WORKERS = 256
 #: Items a stream's producer thread may run ahead of its consumer.
 DEFAULT_QUEUE_SIZE = 8
 _Call = List[bool]  # [settled]: a call's outcome is counted once, by whoever knows it first
+#: A pool thread's job: (future, function, arguments); ``None`` tells the threads to stop.
+_Job = Optional[Tuple["_Fut[Any]", Callable[..., Any], Tuple[Any, ...]]]
 
 
-def _no_stop(exc: BaseException, what: Any) -> BaseException:
+def _no_stop(exc: BaseException, what: object) -> BaseException:
     """``StopIteration`` cannot cross a Future or a coroutine: make it a ``RuntimeError``."""
     if not isinstance(exc, (StopIteration, StopAsyncIteration)):
         return exc
@@ -55,7 +57,7 @@ def _no_stop(exc: BaseException, what: Any) -> BaseException:
     return new
 
 
-def _work(jobs: "queue.SimpleQueue[Any]", idle: threading.Semaphore) -> None:
+def _work(jobs: "queue.SimpleQueue[_Job]", idle: threading.Semaphore) -> None:
     """A pool thread: run jobs until the ``None`` that shutdown() queues."""
     while True:
         job = jobs.get()
@@ -69,7 +71,7 @@ def _work(jobs: "queue.SimpleQueue[Any]", idle: threading.Semaphore) -> None:
                 fut.set_result(fn(*args))
             except BaseException as exc:
                 fut.set_exception(exc)
-        fut = fn = args = None  # hold nothing while idle
+        del fut, fn, args  # hold nothing while idle
         idle.release()
 
 
@@ -113,7 +115,7 @@ class AsyncBridge:
     def _init_state(self) -> None:
         """(Re)create locks, pool, loop and counters: at init and in a forked child."""
         self._lock, self._stats_lock = threading.Lock(), threading.Lock()
-        self._jobs: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._jobs: "queue.SimpleQueue[_Job]" = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)  # released by each thread that finishes a job
         self._threads: List[threading.Thread] = []  # started on demand, up to max_workers
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -125,7 +127,7 @@ class AsyncBridge:
     def __enter__(self) -> "AsyncBridge":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.shutdown(wait=True)
 
     @property
@@ -147,8 +149,8 @@ class AsyncBridge:
                 call[0] = True
                 self._counts[outcome] += 1
 
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> "_Fut[Any]":
-        fut: "_Fut[Any]" = _Fut()
+    def _submit(self, fn: Callable[..., T], *args: Any) -> "_Fut[T]":
+        fut: "_Fut[T]" = _Fut()
         with self._lock:
             if self._closed:
                 raise RuntimeError("AsyncBridge is shut down")
@@ -161,7 +163,7 @@ class AsyncBridge:
                 self._threads[-1].start()
         return fut
 
-    def _invoke(self, call: _Call, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    def _invoke(self, call: _Call, fn: Callable[..., T], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> T:
         self._count(None, active=1)
         outcome = "failed"
         try:
@@ -182,7 +184,8 @@ class AsyncBridge:
         ``StopIteration`` from ``fn`` arrives as ``RuntimeError``.
         """
         call: _Call = [False]
-        afut = asyncio.wrap_future(self._submit(self._invoke, call, fn, args, kwargs), loop=asyncio.get_running_loop())
+        cfut: "_Fut[T]" = self._submit(self._invoke, call, fn, args, kwargs)
+        afut = asyncio.wrap_future(cfut, loop=asyncio.get_running_loop())
         try:
             if timeout is not None and not (await asyncio.wait({afut}, timeout=timeout))[0]:
                 afut.cancel()
@@ -336,7 +339,7 @@ class AsyncBridge:
         except BaseException:  # also KeyboardInterrupt while waiting
             cfut.cancel()
             raise
-        return cfut.result()  # type: ignore[no-any-return]
+        return cfut.result()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the bridge: abort open streams, stop the pool and the loop. Idempotent.
@@ -357,7 +360,7 @@ class AsyncBridge:
             ch.request_stop(RuntimeError("AsyncBridge was shut down while the stream was open"))
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(loop.stop)
-        for t in threads + [thread] if wait else []:
+        for t in [*threads, thread] if wait else []:
             if t is not None and t is not threading.current_thread():
                 t.join()
 
@@ -377,7 +380,7 @@ def _loop_main(loop: asyncio.AbstractEventLoop) -> None:
 
 
 _BRIDGES: "weakref.WeakSet[AsyncBridge]" = weakref.WeakSet()
-_ORPHANED_LOOPS: List[Any] = []
+_ORPHANED_LOOPS: List[asyncio.AbstractEventLoop] = []
 _default: Optional[AsyncBridge] = None
 _default_lock = threading.Lock()
 

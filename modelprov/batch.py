@@ -1,14 +1,21 @@
 """``Client.batch``: run many completions on a bounded thread pool, results in input order."""
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ._log import get_logger
 from .exceptions import ValidationError
+from .types import ModelResponse
 
 __all__ = ["parse_batch_item", "run_batch"]
 
 log = get_logger("client")
+
+
+class Completer(Protocol):
+    """What a batch runs on (:class:`~modelprov.client.Client`)."""
+
+    def complete(self, model: Optional[str], messages: Any, **options: Any) -> ModelResponse: ...  # pragma: no cover - protocol
 
 
 def parse_batch_item(index: int, item: Any) -> Tuple[Optional[str], Any, Dict[str, Any]]:
@@ -30,13 +37,20 @@ def parse_batch_item(index: int, item: Any) -> Tuple[Optional[str], Any, Dict[st
 
 
 def run_batch(
-    client: Any,
+    client: Completer,
     requests: Sequence[Any],
     max_concurrency: int,
     on_progress: Optional[Callable[[int, int], None]],
     return_exceptions: bool,
 ) -> List[Any]:
-    """Run ``client.complete`` for each request with at most ``max_concurrency`` at once."""
+    """Run ``client.complete`` for each request with at most ``max_concurrency`` at once; results in input order.
+
+    Each request is a prompt string (default model), a ``(model, messages)``
+    pair, or a dict with ``model``, ``messages`` and any chat options.
+    ``on_progress(done, total)`` is called after each one finishes. With
+    ``return_exceptions=True`` a failed request's exception takes its place
+    in the list; otherwise the first failure is raised once all are done.
+    """
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
         raise ValidationError("max_concurrency must be a positive integer")
     if not isinstance(requests, (list, tuple)):
@@ -46,7 +60,7 @@ def run_batch(
     results: List[Any] = [None] * total
     if not total:
         return results
-    done = [0]
+    done = [0]  # a list: the worker closure counts into it
     lock = threading.Lock()
 
     def one(index: int) -> None:

@@ -55,7 +55,7 @@ class CircuitState(str, enum.Enum):
 
 
 #: ``callback(breaker, old_state, new_state)``.
-StateListener = Callable[["CircuitBreaker", CircuitState, CircuitState], Any]
+StateListener = Callable[["CircuitBreaker", CircuitState, CircuitState], object]
 _Events = List[Tuple[CircuitState, CircuitState]]
 
 
@@ -130,7 +130,7 @@ class Permit:
         return f"<{kind}Permit of {self._breaker.name!r}{' (reported)' if self._done else ''}>"
 
 
-def _count(name: str, value: Any, minimum: int) -> int:
+def _count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"CircuitBreaker {name} must be an int, got {type(value).__name__}")
     if value < minimum:
@@ -138,7 +138,7 @@ def _count(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def _seconds(name: str, value: Any, *, positive: bool) -> float:
+def _seconds(name: str, value: object, *, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"CircuitBreaker {name} must be a number of seconds, got {type(value).__name__}")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):

@@ -1,36 +1,55 @@
 """``Client``: the facade. Routes ``provider/model`` strings, falls back, batches.
 
 The client never names a provider: it resolves aliases and the default model
-through the config, builds provider instances through the registry (one
-circuit breaker per provider endpoint, shared by all of the client's calls),
-and runs the fallback chain. The module-level :func:`complete`,
+through the config, builds provider instances through the registry and binds
+each to an engine (:mod:`modelprov.engine`) with the client's retry policy,
+clock, sleep, retry hook, transport and one circuit breaker per provider
+endpoint (shared by all of the client's calls), and runs the fallback chain
+(:mod:`modelprov.fallback`) with the call's one
+:class:`~modelprov.deadline.Deadline`. The module-level :func:`complete`,
 :func:`stream`, :func:`embed`, :func:`acomplete`, :func:`astream` use a
 lazily created default client.
 """
 
 import threading
 import time
-from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .fallback import FallbackStream, HookSet, run_chain
 from ._log import get_logger
+from .deadline import Deadline, check_timeout
 from .exceptions import ConfigurationError, ValidationError
-from .types import EmbeddingResponse, ModelInfo, ModelResponse, StreamChunk
+from .fallback import ChatStream, provider_deadline, run_chain
+from .hooks import Hook, HookSet
+from .types import EmbeddingResponse, MessageInput, ModelInfo, ModelResponse, ProviderConfig, StreamChunk, Tool
 
-__all__ = [
-    "Client",
-    "acomplete",
-    "aembed",
-    "astream",
-    "complete",
-    "embed",
-    "get_default_client",
-    "models",
-    "reset_default_client",
-    "stream",
-]
+if TYPE_CHECKING:  # pragma: no cover
+    from .circuit_breaker import CircuitBreaker
+    from .config.manager import ConfigManager
+    from .engine import TransportArg
+    from .providers.base import ModelProvider
+    from .retry import RetryPolicy
+
+__all__ = ["Client", "acomplete", "aembed", "astream", "complete", "embed", "get_default_client", "models", "reset_default_client", "stream"]
 
 log = get_logger("client")
+
+Messages = Union[MessageInput, Sequence[MessageInput]]
+Stop = Union[str, Sequence[str], None]
+Tools = Optional[Sequence[Union[Tool, Mapping[str, Any]]]]
+ToolChoice = Union[str, Mapping[str, Any], None]
+ResponseFormat = Union[str, Mapping[str, Any], None]
+Reasoning = Union[str, int, None]
+_OPTIONS = ("system", "temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "response_format", "reasoning", "cache")
+
+
+def _options(provider_options: Dict[str, Any], *values: Any) -> Dict[str, Any]:
+    """The call's options: ``provider_options`` plus the named chat options given (``None``: not given)."""
+    if "stream" in provider_options:
+        raise ValidationError("pass no 'stream' option: use stream() for a stream, complete() for a whole answer")
+    for name, value in zip(_OPTIONS, values):
+        if value is not None:
+            provider_options[name] = value
+    return provider_options
 
 
 class Client:
@@ -43,7 +62,8 @@ class Client:
         retryable error after retries, an open breaker, an auth, permission,
         not-found or quota error (never on an invalid request).
     :param default_model: used when a call passes no model (else ``MODELPROV_MODEL`` or config).
-    :param timeout: overall deadline in seconds for one call, over every attempt and fallback.
+    :param timeout: overall deadline in seconds for one call, over every attempt and fallback
+        (without one, each provider's ``timeout`` setting bounds its own call).
     :param drop_unsupported: ``True`` leaves out chat options a provider, API
         version or model does not take (named in ``response.dropped_options``)
         instead of raising :class:`~modelprov.UnsupportedFeatureError`; sets
@@ -53,26 +73,31 @@ class Client:
     :param on_request, on_response, on_retry, on_fallback, on_error: event
         hooks; each receives one dict of redacted information (never keys or
         message content). A hook that raises is logged and ignored.
+    :param transport: the transport every provider of this client sends
+        through (e.g. ``modelprov.testing.MockTransport``), or a factory
+        ``transport(provider_config)``; the caller keeps ownership of a
+        transport object (``close()`` leaves it open).
     """
 
     def __init__(
         self,
         providers: Optional[Mapping[str, Mapping[str, Any]]] = None,
         *,
-        retry: Any = None,
-        fallbacks: Sequence[str] = (),
+        retry: "Optional[RetryPolicy]" = None,
+        fallbacks: Union[Sequence[str], str, None] = (),
         default_model: Optional[str] = None,
         timeout: Optional[float] = None,
         breaker: Union[Mapping[str, Any], bool, None] = None,
         drop_unsupported: Optional[bool] = None,
-        on_request: Optional[Callable[[Dict[str, Any]], None]] = None,
-        on_response: Optional[Callable[[Dict[str, Any]], None]] = None,
-        on_retry: Optional[Callable[[Dict[str, Any]], None]] = None,
-        on_fallback: Optional[Callable[[Dict[str, Any]], None]] = None,
-        on_error: Optional[Callable[[Dict[str, Any]], None]] = None,
-        config: Any = None,
+        on_request: Optional[Hook] = None,
+        on_response: Optional[Hook] = None,
+        on_retry: Optional[Hook] = None,
+        on_fallback: Optional[Hook] = None,
+        on_error: Optional[Hook] = None,
+        config: "Optional[ConfigManager]" = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        transport: "TransportArg" = None,
     ) -> None:
         if providers is not None and not isinstance(providers, Mapping):
             raise ValidationError("providers must be a dict of provider name -> settings dict")
@@ -85,7 +110,7 @@ class Client:
             fallbacks = [fallbacks]
         if not isinstance(fallbacks, (list, tuple)) or not all(isinstance(f, str) and f for f in fallbacks):
             raise ValidationError("fallbacks must be a list of 'provider/model' strings")
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if drop_unsupported is not None and not isinstance(drop_unsupported, bool):
             raise ValidationError(f"drop_unsupported must be True or False, not {drop_unsupported!r}")
         if retry is not None:
@@ -104,10 +129,11 @@ class Client:
                 CircuitBreaker("check", **dict(breaker))
             except (TypeError, ValueError) as exc:
                 raise ValidationError(f"invalid breaker settings: {exc}") from None
-        for hook_name, hook in (("on_request", on_request), ("on_response", on_response), ("on_retry", on_retry), ("on_fallback", on_fallback), ("on_error", on_error)):
-            if hook is not None and not callable(hook):
-                raise ValidationError(f"{hook_name} must be callable")
-        self._init_args = dict(
+        hooks = (on_request, on_response, on_retry, on_fallback, on_error)
+        HookSet(*hooks)  # checks them
+        if transport is not None and not callable(getattr(transport, "send", None)) and not callable(transport):
+            raise ValidationError("transport must have a send() method or be a factory taking a ProviderConfig")
+        self._init_args: Dict[str, Any] = dict(
             providers={k: dict(v) for k, v in (providers or {}).items()},
             retry=retry,
             fallbacks=list(fallbacks),
@@ -115,33 +141,31 @@ class Client:
             timeout=timeout,
             breaker=breaker if isinstance(breaker, bool) or breaker is None else dict(breaker),
             drop_unsupported=drop_unsupported,
-            on_request=on_request,
-            on_response=on_response,
-            on_retry=on_retry,
-            on_fallback=on_fallback,
-            on_error=on_error,
+            hooks=hooks,
             config=config,
             sleep=sleep,
             clock=clock,
+            transport=transport,
         )
         self._setup()
 
     def _setup(self) -> None:
         a = self._init_args
         self._providers_cfg: Dict[str, Dict[str, Any]] = a["providers"]
-        self._retry = a["retry"]
+        self._retry: "Optional[RetryPolicy]" = a["retry"]
         self.fallbacks: List[str] = a["fallbacks"]
-        self.default_model = a["default_model"]
-        self.timeout = a["timeout"]
-        self._breaker_cfg = a["breaker"]
-        self.drop_unsupported: Optional[bool] = a.get("drop_unsupported")
-        self._sleep = a["sleep"]
-        self._clock = a["clock"]
-        self.hooks = HookSet(a["on_request"], a["on_response"], a["on_retry"], a["on_fallback"], a["on_error"])
-        self._config = a["config"]
+        self.default_model: Optional[str] = a["default_model"]
+        self.timeout: Optional[float] = a["timeout"]
+        self._breaker_cfg: Union[Dict[str, Any], bool, None] = a["breaker"]
+        self.drop_unsupported: Optional[bool] = a["drop_unsupported"]
+        self._sleep: Callable[[float], None] = a["sleep"]
+        self._clock: Callable[[], float] = a["clock"]
+        self._transport: "TransportArg" = a["transport"]
+        self.hooks = HookSet(*a["hooks"])
+        self._config: "Optional[ConfigManager]" = a["config"]
         self._lock = threading.Lock()
-        self._instances: Dict[str, Any] = {}
-        self._breakers: Dict[Tuple[str, str], Any] = {}
+        self._instances: Dict[str, "ModelProvider"] = {}
+        self._breakers: Dict[Tuple[str, str], "CircuitBreaker"] = {}
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
@@ -161,7 +185,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close every provider connection the client opened."""
+        """Close every provider connection the client opened (a transport it was given stays open)."""
         with self._lock:
             instances = list(self._instances.values())
             self._instances.clear()
@@ -170,7 +194,7 @@ class Client:
 
     # ------------------------------------------------------------- routing
     @property
-    def config(self) -> Any:
+    def config(self) -> "ConfigManager":
         """The :class:`~modelprov.config.ConfigManager` in use."""
         if self._config is None:
             from .config.manager import get_config
@@ -186,8 +210,7 @@ class Client:
             if not model:
                 raise ConfigurationError(
                     "no model given and no default model configured",
-                    hint="pass a 'provider/model' string, set MODELPROV_MODEL, "
-                    "or run: modelprov config set default_model provider/model",
+                    hint="pass a 'provider/model' string, set MODELPROV_MODEL, or run: modelprov config set default_model provider/model",
                 )
         if not isinstance(model, str) or not model.strip():
             raise ValidationError("model must be a non-empty 'provider/model' string")
@@ -196,56 +219,55 @@ class Client:
         from .registry import get_registry
 
         registry = get_registry()
-        known = provider in self._providers_cfg or provider in registry or provider in cfg.provider_names()
-        if not known:
+        if not (provider in self._providers_cfg or provider in registry or provider in cfg.provider_names()):
             if not sep:
                 raise ConfigurationError(
-                    f"model {model!r} has no provider prefix",
-                    hint="write it as 'provider/model', e.g. 'openai/gpt-5.4-mini' or 'ollama/llama3.2'",
+                    f"model {model!r} has no provider prefix", hint="write it as 'provider/model', e.g. 'openai/gpt-5.4-mini' or 'ollama/llama3.2'"
                 )
             raise registry.unknown_error(provider)
         if not sep or not name:
-            inst = self.provider(provider)
-            name = inst.config.default_model or ""
+            name = self.provider(provider).config.default_model or ""
             if not name:
                 raise ConfigurationError(f"provider {provider!r} has no default model", hint=f"use '{provider}/<model>'")
         return provider, name
 
-    def provider(self, name: str) -> Any:
-        """The client's instance of provider ``name`` (created on first use)."""
+    def provider(self, name: str) -> "ModelProvider":
+        """The client's instance of provider ``name`` (created and bound to an engine on first use)."""
         inst = self._instances.get(name)
         if inst is not None:
             return inst
+        from .engine import bind
         from .registry import get_registry
 
         settings = dict(self._providers_cfg.get(name, {}))
         if self.drop_unsupported is not None:
             settings.setdefault("drop_unsupported", self.drop_unsupported)
         cls, cfg = get_registry().resolve(name, config=self._config, **settings)
-        kwargs: Dict[str, Any] = dict(sleep=self._sleep, clock=self._clock, on_retry=self.hooks.retry_adapter(name))
-        if self._retry is not None:
-            kwargs["retry"] = self._retry
-        if self._breaker_cfg is not False:
-            kwargs["breaker"] = self._breaker_for(cfg)
-        inst = cls(cfg, **kwargs)
+        breaker = None if self._breaker_cfg is False else self._breaker_for(cfg)
+        inst = bind(cls(cfg), transport=self._transport, retry=self._retry, breaker=breaker, sleep=self._sleep, clock=self._clock,
+                    on_retry=self.hooks.retry_adapter(name))  # fmt: skip
         with self._lock:
-            return self._instances.setdefault(name, inst)
+            kept = self._instances.setdefault(name, inst)
+        if kept is not inst:  # another thread made it first
+            inst.close()
+        return kept
 
-    def _breaker_for(self, cfg: Any) -> Any:
+    def _breaker_for(self, cfg: ProviderConfig) -> "CircuitBreaker":
         from .circuit_breaker import CircuitBreaker
 
         key = (cfg.provider_type, cfg.base_url or cfg.name)
         with self._lock:
             breaker = self._breakers.get(key)
             if breaker is None:
-                settings = dict(self._breaker_cfg or {})
+                settings = dict(self._breaker_cfg) if isinstance(self._breaker_cfg, dict) else {}
                 settings.setdefault("clock", self._clock)
                 breaker = self._breakers[key] = CircuitBreaker(cfg.name, **settings)
             return breaker
 
-    def breaker(self, name: str) -> Any:
+    def breaker(self, name: str) -> "Optional[CircuitBreaker]":
         """The circuit breaker guarding provider ``name`` (``None`` if disabled)."""
-        return self.provider(name)._breaker
+        config = self.provider(name).config
+        return None if self._breaker_cfg is False else self._breaker_for(config)
 
     def _chain(self, model: Optional[str]) -> List[Tuple[str, str]]:
         chain = [self.resolve(model)]
@@ -255,94 +277,104 @@ class Client:
                 chain.append(target)
         return chain
 
+    def deadline(self, timeout: Optional[float] = None) -> Deadline:
+        """A call's deadline: ``timeout`` seconds (checked here, once), else the client's ``timeout`` (``None``: none)."""
+        return Deadline(self.timeout if timeout is None else timeout, clock=self._clock)
+
     # ----------------------------------------------------------------- API
-    def _call_args(self, timeout: Optional[float], options: Dict[str, Any]) -> Optional[float]:
-        _check_timeout(timeout)
-        if "stream" in options:
-            raise ValidationError("pass no 'stream' option: use stream() for a stream, complete() for a whole answer")
-        return self.timeout if timeout is None else timeout
+    def complete(
+        self, model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None,
+        top_p: Optional[float] = None, max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None,
+        tool_choice: ToolChoice = None, response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None,
+        timeout: Optional[float] = None, **provider_options: Any,
+    ) -> ModelResponse:  # fmt: skip
+        """Send a chat request and return the whole answer (see :class:`Client` for fallbacks; ``timeout`` bounds the call)."""
+        deadline = self.deadline(timeout)
+        opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
+        return run_chain(self, self._chain(model), messages, opts, deadline)
 
-    def complete(self, model: Optional[str], messages: Any, *, timeout: Optional[float] = None, **options: Any) -> ModelResponse:
-        """Send a chat request and return the whole answer (see :class:`Client` for fallbacks)."""
-        timeout = self._call_args(timeout, options)
-        return run_chain(self, self._chain(model), "generate", messages, timeout, options)
-
-    def stream(self, model: Optional[str], messages: Any, *, timeout: Optional[float] = None, **options: Any) -> FallbackStream:
+    def stream(
+        self, model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None,
+        top_p: Optional[float] = None, max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None,
+        tool_choice: ToolChoice = None, response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None,
+        timeout: Optional[float] = None, **provider_options: Any,
+    ) -> ChatStream:  # fmt: skip
         """Stream an answer as :class:`StreamChunk` objects; falls back only before the first chunk."""
-        timeout = self._call_args(timeout, options)
-        return FallbackStream(self, self._chain(model), messages, timeout, options)
+        deadline = self.deadline(timeout)
+        opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
+        return ChatStream(self, self._chain(model), messages, opts, deadline)
+
+    async def acomplete(
+        self, model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None,
+        top_p: Optional[float] = None, max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None,
+        tool_choice: ToolChoice = None, response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None,
+        timeout: Optional[float] = None, **provider_options: Any,
+    ) -> ModelResponse:  # fmt: skip
+        """Async twin of :meth:`complete` (same code, on the async bridge's threads)."""
+        from .async_bridge import get_bridge
+
+        deadline = self.deadline(timeout)
+        opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
+        return await get_bridge().run(lambda: run_chain(self, self._chain(model), messages, opts, deadline))
+
+    def astream(
+        self, model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None,
+        top_p: Optional[float] = None, max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None,
+        tool_choice: ToolChoice = None, response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None,
+        timeout: Optional[float] = None, **provider_options: Any,
+    ) -> AsyncIterator[StreamChunk]:  # fmt: skip
+        """Async twin of :meth:`stream`; cancelling or breaking out closes the HTTP stream."""
+        from .async_bridge import get_bridge
+
+        deadline = self.deadline(timeout)
+        opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
+        # built on a bridge thread: resolving config (maybe a slow keyring) never blocks the loop
+        return get_bridge().iterate(lambda: ChatStream(self, self._chain(model), messages, opts, deadline))
 
     def embed(self, model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
         """Embed a string or a list of strings with ``model`` (``timeout`` defaults to the client's)."""
-        timeout = self._call_args(timeout, options)
-        provider, name = self.resolve(model)
-        if timeout is not None:
-            options["timeout"] = timeout
-        return self.provider(provider).embed(inputs, model=name, **options)
+        deadline = self.deadline(timeout)
+        _options(options)
+        provider_name, name = self.resolve(model)
+        provider = self.provider(provider_name)
+        items, use_model = provider.embed_inputs(inputs, name)
+        return provider.engine.embed(provider, items, use_model, options, provider_deadline(deadline, provider))
 
     def models(self, provider: str) -> List[ModelInfo]:
         """The models provider ``provider`` offers."""
         return self.provider(provider).list_models()
 
-    async def acomplete(self, model: Optional[str], messages: Any, **options: Any) -> ModelResponse:
-        """Async twin of :meth:`complete` (same code, on the async bridge's threads)."""
-        from .async_bridge import get_bridge
-
-        return await get_bridge().run(lambda: self.complete(model, messages, **options))
-
-    def astream(self, model: Optional[str], messages: Any, **options: Any) -> AsyncIterator[StreamChunk]:
-        """Async twin of :meth:`stream`; cancelling or breaking out closes the HTTP stream."""
-        from .async_bridge import get_bridge
-
-        # built on a bridge thread: resolving config (maybe a slow keyring) never blocks the loop
-        return get_bridge().iterate(lambda: self.stream(model, messages, **options))
-
-    async def aembed(self, model: Optional[str], inputs: Union[str, Sequence[str]], **options: Any) -> EmbeddingResponse:
+    async def aembed(self, model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
         """Async twin of :meth:`embed`."""
         from .async_bridge import get_bridge
 
-        return await get_bridge().run(lambda: self.embed(model, inputs, **options))
+        return await get_bridge().run(lambda: self.embed(model, inputs, timeout=timeout, **options))
 
     async def amodels(self, provider: str) -> List[ModelInfo]:
         """Async twin of :meth:`models`."""
         from .async_bridge import get_bridge
 
-        return await get_bridge().run(lambda: self.models(provider))
+        return await get_bridge().run(self.models, provider)
 
     def batch(
-        self,
-        requests: Sequence[Any],
-        max_concurrency: int = 8,
-        on_progress: Optional[Callable[[int, int], None]] = None,
-        return_exceptions: bool = True,
+        self, requests: Sequence[Any], max_concurrency: int = 8, on_progress: Optional[Callable[[int, int], None]] = None, return_exceptions: bool = True
     ) -> List[Any]:
-        """Run many completions concurrently; results come back in input order.
-
-        Each request is a prompt string (default model), a ``(model, messages)``
-        pair, or a dict with ``model``, ``messages`` and any chat options.
-        ``on_progress(done, total)`` is called after each one finishes. With
-        ``return_exceptions=True`` a failed request's exception takes its place
-        in the list; otherwise the first failure is raised once all are done.
-        """
+        """Run many completions concurrently; results come back in input order (see :func:`modelprov.batch.run_batch`)."""
         from .batch import run_batch
 
         return run_batch(self, requests, max_concurrency, on_progress, return_exceptions)
 
     async def abatch(
-        self,
-        requests: Sequence[Any],
-        max_concurrency: int = 8,
-        on_progress: Optional[Callable[[int, int], None]] = None,
-        return_exceptions: bool = True,
+        self, requests: Sequence[Any], max_concurrency: int = 8, on_progress: Optional[Callable[[int, int], None]] = None, return_exceptions: bool = True
     ) -> List[Any]:
         """Async twin of :meth:`batch`."""
         from .async_bridge import get_bridge
 
-        return await get_bridge().run(lambda: self.batch(requests, max_concurrency, on_progress, return_exceptions))
+        return await get_bridge().run(self.batch, requests, max_concurrency, on_progress, return_exceptions)
 
 
 # ---------------------------------------------------------------- module API
-_default: Optional[Client] = None
+_default: Optional[Client] = None  # not a Singleton yet: tests/providers/test_contract.py sets this name
 _default_lock = threading.Lock()
 
 
@@ -359,7 +391,7 @@ def get_default_client() -> Client:
 
 
 def reset_default_client() -> None:
-    """Drop the default client (tests use this)."""
+    """Drop the default client (tests use this); its connections are closed."""
     global _default
     with _default_lock:
         old, _default = _default, None
@@ -367,19 +399,57 @@ def reset_default_client() -> None:
         old.close()
 
 
-def complete(model: Optional[str], messages: Any, **options: Any) -> ModelResponse:
+def complete(
+    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
+    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
+    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
+    **provider_options: Any,
+) -> ModelResponse:  # fmt: skip
     """``Client().complete`` on the default client."""
-    return get_default_client().complete(model, messages, **options)
+    return get_default_client().complete(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop,
+                                         seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format, reasoning=reasoning,
+                                         cache=cache, timeout=timeout, **provider_options)  # fmt: skip
 
 
-def stream(model: Optional[str], messages: Any, **options: Any) -> FallbackStream:
+def stream(
+    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
+    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
+    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
+    **provider_options: Any,
+) -> ChatStream:  # fmt: skip
     """``Client().stream`` on the default client."""
-    return get_default_client().stream(model, messages, **options)
+    return get_default_client().stream(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop,
+                                       seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format, reasoning=reasoning,
+                                       cache=cache, timeout=timeout, **provider_options)  # fmt: skip
 
 
-def embed(model: Optional[str], inputs: Union[str, Sequence[str]], **options: Any) -> EmbeddingResponse:
+async def acomplete(
+    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
+    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
+    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
+    **provider_options: Any,
+) -> ModelResponse:  # fmt: skip
+    """``Client().acomplete`` on the default client."""
+    return await get_default_client().acomplete(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                                                stop=stop, seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format,
+                                                reasoning=reasoning, cache=cache, timeout=timeout, **provider_options)  # fmt: skip
+
+
+def astream(
+    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
+    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
+    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
+    **provider_options: Any,
+) -> AsyncIterator[StreamChunk]:  # fmt: skip
+    """``Client().astream`` on the default client."""
+    return get_default_client().astream(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop,
+                                        seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format, reasoning=reasoning,
+                                        cache=cache, timeout=timeout, **provider_options)  # fmt: skip
+
+
+def embed(model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
     """``Client().embed`` on the default client."""
-    return get_default_client().embed(model, inputs, **options)
+    return get_default_client().embed(model, inputs, timeout=timeout, **options)
 
 
 def models(provider: str) -> List[ModelInfo]:
@@ -387,21 +457,6 @@ def models(provider: str) -> List[ModelInfo]:
     return get_default_client().models(provider)
 
 
-async def acomplete(model: Optional[str], messages: Any, **options: Any) -> ModelResponse:
-    """``Client().acomplete`` on the default client."""
-    return await get_default_client().acomplete(model, messages, **options)
-
-
-def astream(model: Optional[str], messages: Any, **options: Any) -> AsyncIterator[StreamChunk]:
-    """``Client().astream`` on the default client."""
-    return get_default_client().astream(model, messages, **options)
-
-
-async def aembed(model: Optional[str], inputs: Union[str, Sequence[str]], **options: Any) -> EmbeddingResponse:
+async def aembed(model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
     """``Client().aembed`` on the default client."""
-    return await get_default_client().aembed(model, inputs, **options)
-
-
-def _check_timeout(timeout: Any) -> None:
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
-        raise ValidationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return await get_default_client().aembed(model, inputs, timeout=timeout, **options)

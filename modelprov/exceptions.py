@@ -29,7 +29,7 @@ pickles with all of its fields.
 """
 
 import enum
-from typing import Any, Dict, List, Optional, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from ._redact import redact
 
@@ -170,7 +170,7 @@ class ModelProvError(Exception):
         state.update(self.extra)
         return state
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> Tuple[Callable[..., "ModelProvError"], Tuple[Any, ...]]:
         return (_rebuild, (self.__class__, self.message, self._state()))
 
     def to_dict(self) -> Dict[str, Any]:

@@ -1,20 +1,26 @@
-"""The client's fallback chain, event hooks and attempt records.
+"""The client's fallback chain and its attempt records.
 
 :func:`run_chain` tries each ``(provider, model)`` of a chain in order; a
 model is abandoned for the next one when it fails with a retryable error
-after its retries, an open breaker, an auth/permission/not-found/quota error,
-a missing key or an unsupported feature, and never on an invalid request.
-Every attempt (retries included) is recorded on the response or on the final
-error. :class:`FallbackStream` does the same for streams, up to the first
-chunk. When the chain runs out, the error raised is the last real failure:
-a later model's missing key does not hide the primary model's outage.
+after its retries, a timeout while the call's deadline still has time left,
+an open breaker, an auth/permission/not-found/quota error, a missing key or
+an unsupported feature, and never on an invalid request. Every attempt
+(retries included: the engine appends them to a list passed with each call)
+is recorded on the response or on the final error. :class:`ChatStream` does
+the same for streams, up to the first chunk. When the chain runs out, the
+error raised is the last real failure: a later model's missing key does not
+hide the primary model's outage.
+
+The call's one :class:`~modelprov.deadline.Deadline` goes to every engine
+call of the chain; without an overall timeout, each provider's configured
+``timeout`` bounds its own call.
 """
 
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Generator, List, Optional, Protocol, Sequence, Tuple
 
-from .stream_handle import StreamHandle
 from ._log import get_logger
+from .deadline import Deadline
 from .exceptions import (
     AuthenticationError,
     CircuitBreakerError,
@@ -23,18 +29,30 @@ from .exceptions import (
     ModelNotFoundError,
     ModelProvError,
     PermissionDeniedError,
-    ProviderTimeoutError,
     QuotaExceededError,
     UnsupportedFeatureError,
     ValidationError,
 )
-from .types import ModelResponse, StreamChunk
+from .hooks import HookSet
+from .stream_handle import ProviderStream, StreamHandle
+from .types import ChatRequest, ModelResponse, StreamChunk
 
-__all__ = ["FallbackStream", "HookSet", "run_chain", "should_fall_back"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .providers.base import ModelProvider
+
+__all__ = ["ChatStream", "run_chain", "should_fall_back"]
 
 log = get_logger("client")
 Target = Tuple[str, str]
-_retries = threading.local()  # per-thread list collecting the retry records of the call in progress
+Records = List[Dict[str, Any]]
+
+
+class Router(Protocol):
+    """What a chain walks with (:class:`~modelprov.client.Client`): its bound providers and event hooks."""
+
+    hooks: HookSet
+
+    def provider(self, name: str) -> "ModelProvider": ...  # pragma: no cover - protocol
 
 
 def should_fall_back(exc: BaseException) -> bool:
@@ -50,36 +68,12 @@ def should_fall_back(exc: BaseException) -> bool:
     return bool(exc.retryable) or exc.category.value in ("server", "transient", "timeout", "connection")
 
 
-class HookSet:
-    """The client's event hooks; each is called with one dict, and its errors are logged."""
-
-    def __init__(self, on_request: Any, on_response: Any, on_retry: Any, on_fallback: Any, on_error: Any) -> None:
-        self.on_request = on_request
-        self.on_response = on_response
-        self.on_retry = on_retry
-        self.on_fallback = on_fallback
-        self.on_error = on_error
-
-    def emit(self, hook: str, info: Dict[str, Any]) -> None:
-        """Call hook ``on_<hook>`` with ``info``; a failing hook never breaks the call."""
-        fn = getattr(self, "on_" + hook)
-        if fn is None:
-            return
-        try:
-            fn(info)
-        except Exception:  # a user's hook must not break the call
-            log.exception("the on_%s hook raised; ignored", hook)
-
-    def retry_adapter(self, provider: str) -> Callable[[Dict[str, Any], BaseException], None]:
-        """A provider-level ``on_retry``: records the retry for the response and calls the hook."""
-
-        def on_retry(record: Dict[str, Any], exc: BaseException) -> None:
-            records = getattr(_retries, "records", None)
-            if records is not None:
-                records.append(dict(record, provider=provider, outcome="error"))
-            self.emit("retry", dict(record, provider=provider))
-
-        return on_retry
+def provider_deadline(deadline: Deadline, provider: "ModelProvider") -> Deadline:
+    """The deadline of ``provider``'s part of a call: the call's, else (none set) the provider's ``timeout``."""
+    timeout = provider.config.timeout
+    if deadline.end is not None or timeout is None:
+        return deadline
+    return deadline.within(timeout)
 
 
 def _record(provider: str, model: str, exc: Optional[BaseException], latency: Optional[float]) -> Dict[str, Any]:
@@ -95,55 +89,38 @@ def _record(provider: str, model: str, exc: Optional[BaseException], latency: Op
     return rec
 
 
-class _Deadline:
-    def __init__(self, clock: Callable[[], float], timeout: Optional[float]) -> None:
-        self.clock = clock
-        self.timeout = timeout
-        self.end = None if timeout is None else clock() + timeout
-
-    def remaining(self) -> Optional[float]:
-        return None if self.end is None else self.end - self.clock()
-
-    def expired_error(self, attempts: List[Dict[str, Any]]) -> ProviderTimeoutError:
-        return ProviderTimeoutError(f"overall deadline of {self.timeout:g}s exceeded", attempts=attempts)
-
-
 class _Walk:
     """Bookkeeping for one walk along a chain: attempts, errors, hooks, deadline."""
 
-    def __init__(self, client: Any, chain: Sequence[Target], timeout: Optional[float], stream: bool) -> None:
+    def __init__(self, client: Router, chain: Sequence[Target], deadline: Deadline, stream: bool) -> None:
         self.client = client
-        self.hooks: HookSet = client.hooks
+        self.hooks = client.hooks
         self.chain = list(chain)
-        self.deadline = _Deadline(client._clock, timeout)
+        self.deadline = deadline
         self.stream = stream
-        self.attempts: List[Dict[str, Any]] = []
+        self.attempts: Records = []
         self.errors: List[BaseException] = []
 
-    def begin(self, provider: str, model: str) -> Optional[float]:
-        """Check the deadline, emit ``on_request``; returns the time left (or ``None``)."""
-        remaining = self.deadline.remaining()
-        if remaining is not None and remaining <= 0:
-            err = self.deadline.expired_error(self.attempts)
+    def begin(self, provider: str, model: str) -> None:
+        """Check the deadline (no fallback once it passed) and emit ``on_request``."""
+        if self.deadline.expired():
+            err = self.deadline.error()
+            err.attempts = list(self.attempts)
             self.hooks.emit("error", dict(err.to_dict(), provider=provider, model=model))
             raise err from (self.errors[-1] if self.errors else None)
-        _retries.records = []
         self.hooks.emit("request", {"provider": provider, "model": model, "stream": self.stream, "attempt": len(self.attempts) + 1})
-        return remaining
 
-    def _take_retries(self, provider: str, model: str) -> List[Dict[str, Any]]:
-        """The retry records this thread collected for ``provider``, labelled with ``model``."""
-        records = getattr(_retries, "records", None) or []
-        _retries.records = None
-        return [dict(r, model=model) for r in records if r.get("provider") == provider]
+    def _add_retries(self, provider: str, model: str, retries: Records) -> None:
+        for record in retries:
+            self.attempts.append(dict(record, provider=provider, outcome="error", model=model))
 
-    def succeeded(self, provider: str, model: str, latency: float) -> None:
-        self.attempts.extend(self._take_retries(provider, model))
+    def succeeded(self, provider: str, model: str, latency: float, retries: Records) -> None:
+        self._add_retries(provider, model, retries)
         self.attempts.append(_record(provider, model, None, latency))
 
-    def failed(self, index: int, provider: str, model: str, exc: BaseException) -> None:
+    def failed(self, index: int, provider: str, model: str, exc: BaseException, retries: Records) -> None:
         """Record a failure; return to try the next model, or raise the chain's final error."""
-        self.attempts.extend(self._take_retries(provider, model))
+        self._add_retries(provider, model, retries)
         self.attempts.append(_record(provider, model, exc, None))
         self.errors.append(exc)
         if index + 1 < len(self.chain) and should_fall_back(exc):
@@ -166,22 +143,22 @@ class _Walk:
         raise final from exc
 
 
-def run_chain(client: Any, chain: Sequence[Target], method: str, messages: Any, timeout: Optional[float], options: Dict[str, Any]) -> ModelResponse:
-    """Call ``provider.<method>`` along ``chain`` until one answers (see module docs)."""
-    walk = _Walk(client, chain, timeout, stream=False)
+def run_chain(client: Router, chain: Sequence[Target], messages: Any, options: Dict[str, Any], deadline: Deadline) -> ModelResponse:
+    """Send a chat call along ``chain`` until one model answers (see module docs)."""
+    walk = _Walk(client, chain, deadline, stream=False)
+    clock = deadline.clock
     for i, (provider_name, model) in enumerate(walk.chain):
-        remaining = walk.begin(provider_name, model)
-        start = client._clock()
+        walk.begin(provider_name, model)
+        start = clock()
+        retries: Records = []
         try:
             provider = client.provider(provider_name)
-            call_opts = dict(options)
-            if remaining is not None:
-                call_opts["timeout"] = remaining
-            resp: ModelResponse = getattr(provider, method)(messages, model=model, **call_opts)
+            req = provider.make_request(messages, model=model, **options)
+            resp = provider.engine.chat(provider, req, provider_deadline(deadline, provider), retries=retries)
         except Exception as exc:
-            walk.failed(i, provider_name, model, exc)
+            walk.failed(i, provider_name, model, exc, retries)
             continue
-        walk.succeeded(provider_name, model, client._clock() - start)
+        walk.succeeded(provider_name, model, clock() - start, retries)
         resp.attempts = walk.attempts
         walk.hooks.emit(
             "response",
@@ -200,15 +177,23 @@ def run_chain(client: Any, chain: Sequence[Target], method: str, messages: Any, 
 
 
 class _ChainStream:
-    """The working half of :class:`FallbackStream` (the generator holds only this)."""
+    """The working half of :class:`ChatStream` (the generator holds only this)."""
 
-    def __init__(self, client: Any, chain: Sequence[Target], messages: Any, timeout: Optional[float], options: Dict[str, Any]) -> None:
-        self.walk = _Walk(client, chain, timeout, stream=True)
+    def __init__(
+        self, client: Router, chain: Sequence[Target], messages: Any, options: Dict[str, Any], deadline: Deadline, first: Optional[ChatRequest]
+    ) -> None:
+        self.walk = _Walk(client, chain, deadline, stream=True)
         self.messages = messages
         self.options = options
-        self.current: Any = None
+        self.first = first  # the first target's request, validated already
+        self.current: Optional[ProviderStream] = None
         self.lock = threading.Lock()
         self.aborted = False
+
+    @property
+    def request_id(self) -> Optional[str]:
+        current = self.current
+        return None if current is None else current.request_id
 
     def abort(self) -> None:
         with self.lock:
@@ -221,12 +206,10 @@ class _ChainStream:
         """Stop a chain that never started."""
         self.aborted = True
 
-    def _open(self, provider_name: str, model: str, remaining: Optional[float]) -> Tuple[Any, Optional[StreamChunk]]:
+    def _open(self, index: int, provider_name: str, model: str, retries: Records) -> Tuple[ProviderStream, Optional[StreamChunk]]:
         provider = self.walk.client.provider(provider_name)
-        opts = dict(self.options)
-        if remaining is not None:
-            opts["timeout"] = remaining
-        stream = provider.stream(self.messages, model=model, **opts)
+        req = self.first if index == 0 and self.first is not None else provider.make_request(self.messages, model=model, stream=True, **self.options)
+        stream = provider.engine.stream(provider, req, provider_deadline(self.walk.deadline, provider), retries=retries)
         with self.lock:
             self.current = stream
             aborted = self.aborted
@@ -237,22 +220,23 @@ class _ChainStream:
         except StopIteration:
             return stream, None
 
-    def run(self) -> Iterator[StreamChunk]:
+    def run(self) -> Generator[StreamChunk, None, None]:
         walk = self.walk
-        clock = walk.client._clock
+        clock = walk.deadline.clock
         for i, (provider_name, model) in enumerate(walk.chain):
             if self.aborted:
                 return
-            remaining = walk.begin(provider_name, model)
+            walk.begin(provider_name, model)
             start = clock()
+            retries: Records = []
             try:
-                stream, first = self._open(provider_name, model, remaining)
+                stream, first = self._open(i, provider_name, model, retries)
             except Exception as exc:
                 if self.aborted:
                     raise
-                walk.failed(i, provider_name, model, exc)
+                walk.failed(i, provider_name, model, exc, retries)
                 continue
-            walk.succeeded(provider_name, model, clock() - start)
+            walk.succeeded(provider_name, model, clock() - start, retries)
             try:
                 if first is not None:
                     yield first
@@ -269,23 +253,35 @@ class _ChainStream:
             return
 
 
-class FallbackStream(StreamHandle[StreamChunk]):
-    """A stream over a fallback chain: the next model is tried only before the first chunk.
+class ChatStream(StreamHandle[StreamChunk]):
+    """The stream ``Client.stream()`` and ``modelprov.stream()`` return: chunks of one answer, with fallbacks.
 
-    Has ``close()`` and a thread-safe ``abort()`` like a provider stream, and
-    ``attempts``, the records of every attempt so far.
+    The next model of the chain is tried only before the first chunk. Use it
+    in a ``for`` loop or a ``with`` block; ``close()`` releases the
+    connection and a thread-safe ``abort()`` interrupts a blocked read.
+    ``attempts`` holds the records of every attempt so far.
     """
 
-    def __init__(self, client: Any, chain: Sequence[Target], messages: Any, timeout: Optional[float], options: Dict[str, Any]) -> None:
+    def __init__(self, client: Router, chain: Sequence[Target], messages: Any, options: Dict[str, Any], deadline: Deadline) -> None:
         # Validate the arguments now, before any I/O, as provider.stream() does.
-        first = client.provider(chain[0][0])
+        provider = client.provider(chain[0][0])
+        first: Optional[ChatRequest] = None
         try:
-            first.make_request(messages, model=chain[0][1], stream=True, **options)
+            first = provider.make_request(messages, model=chain[0][1], stream=True, **options)
         except UnsupportedFeatureError:
             pass  # the chain falls back past a provider lacking a feature, as complete() does
-        super().__init__(_ChainStream(client, chain, messages, timeout, options))
+        self._chain = _ChainStream(client, chain, messages, options, deadline, first)
+        super().__init__(self._chain)
+
+    def __enter__(self) -> "ChatStream":
+        return self
 
     @property
     def attempts(self) -> List[Dict[str, Any]]:
         """One record per attempt so far (retries and fallbacks), oldest first."""
-        return self._state.walk.attempts
+        return self._chain.walk.attempts
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The request id of the model now streaming, once known."""
+        return self._chain.request_id

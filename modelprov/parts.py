@@ -1,17 +1,32 @@
 """Content parts of a message: text, images, reasoning and provider-native blocks.
 
 Frozen dataclasses, standard library only; re-exported by :mod:`modelprov.types`.
+:func:`part_to_dict` / :func:`part_from_dict` give each part's plain-JSON form
+(the content entries of :meth:`Message.to_dict <modelprov.messages.Message.to_dict>`):
+lossless, images as base64, unknown keys refused with a message naming them.
 """
 
 import base64
+import binascii
 import mimetypes
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import AbstractSet, Any, Dict, Mapping, Optional, Tuple, Union
 
 from .exceptions import ValidationError
 
-__all__ = ["ImagePart", "PART_TYPES", "Part", "ProviderPart", "ReasoningPart", "TextPart"]
+__all__ = [
+    "ImagePart",
+    "PART_TYPES",
+    "Part",
+    "ProviderPart",
+    "ReasoningPart",
+    "TextPart",
+    "check_keys",
+    "part_from_dict",
+    "part_to_dict",
+    "string_field",
+]
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,10 @@ class ReasoningPart:
     (``details``). ``provider`` names the provider instance the part came
     from; a part is sent back only to that provider (``None``: to any
     provider that can take it).
+
+    Parts compare by all fields and are hashable: the hash covers ``text``,
+    ``signature``, ``redacted_data`` and ``provider`` (``details`` holds
+    dicts, so it is compared but not hashed).
     """
 
     text: str = ""
@@ -134,6 +153,9 @@ class ReasoningPart:
         if not all(isinstance(d, dict) for d in self.details):
             raise ValidationError("reasoning details must be a list of dicts")
 
+    def __hash__(self) -> int:
+        return hash((self.text, self.signature, self.redacted_data, self.provider))
+
     @property
     def redacted(self) -> bool:
         """True for a block whose reasoning the provider encrypted (``redacted_data`` only)."""
@@ -150,7 +172,9 @@ class ProviderPart:
 
     Kept in order inside an answer's content so that sending the turn back
     to the same provider (resuming a paused turn) loses nothing; other
-    providers never receive it.
+    providers never receive it. Hashable: the hash covers ``provider`` and
+    the block's ``type`` and ``id`` (``data`` is compared, not hashed; do
+    not change it after using the part as a key).
     """
 
     provider: str
@@ -163,7 +187,108 @@ class ProviderPart:
         if not isinstance(self.data, dict):
             raise ValidationError("a provider part's data must be a dict")
 
+    def __hash__(self) -> int:
+        kind, ident = self.data.get("type"), self.data.get("id")
+        return hash((self.provider, kind if isinstance(kind, str) else None, ident if isinstance(ident, str) else None))
+
 
 Part = Union[TextPart, ImagePart, ReasoningPart, ProviderPart]
 #: Part classes, for isinstance checks.
 PART_TYPES = (TextPart, ImagePart, ReasoningPart, ProviderPart)
+
+
+# ------------------------------------------------------------ plain JSON form
+def part_to_dict(part: Part) -> Dict[str, Any]:
+    """``part`` as a dict of JSON types (images as base64 ``data`` unless given by URL or path)."""
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ReasoningPart):
+        out: Dict[str, Any] = {"type": "reasoning", "text": part.text}
+        if part.signature is not None:
+            out["signature"] = part.signature
+        if part.redacted_data is not None:
+            out["redacted_data"] = part.redacted_data
+        if part.details:
+            out["details"] = [dict(d) for d in part.details]
+        if part.provider is not None:
+            out["provider"] = part.provider
+        return out
+    if isinstance(part, ProviderPart):
+        return {"type": "provider", "provider": part.provider, "data": dict(part.data)}
+    if isinstance(part, ImagePart):
+        img: Dict[str, Any] = {"type": "image"}
+        if part.url is not None:
+            img["url"] = part.url
+        elif part.path is not None:
+            img["path"] = str(part.path)
+        else:
+            img["data"] = base64.b64encode(bytes(part.data or b"")).decode("ascii")
+        if part.media_type:
+            img["media_type"] = part.media_type
+        if part.detail:
+            img["detail"] = part.detail
+        return img
+    raise ValidationError(f"cannot serialise a content part of type {type(part).__name__}")
+
+
+def string_field(where: str, value: object, *, optional: bool = False) -> Optional[str]:
+    """``value`` when it is a string (or ``None`` with ``optional``); else :class:`ValidationError` naming ``where``."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{where} must be a string, not {type(value).__name__}")
+    return value
+
+
+def check_keys(where: str, data: Mapping[str, Any], allowed: AbstractSet[str]) -> None:
+    """Refuse keys of ``data`` outside ``allowed``, naming them."""
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationError(f"{where} has unknown key(s): {', '.join(sorted(map(str, unknown)))}")
+
+
+def part_from_dict(where: str, data: object) -> Part:
+    """The part :func:`part_to_dict` produced; a malformed dict raises :class:`ValidationError` naming ``where``."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"{where} must be a dict, not {type(data).__name__}")
+    kind = data.get("type")
+    if kind == "text":
+        check_keys(where, data, {"type", "text"})
+        return TextPart(text=string_field(f"{where}.text", data.get("text")) or "")
+    if kind == "reasoning":
+        check_keys(where, data, {"type", "text", "signature", "redacted_data", "details", "provider"})
+        details = data.get("details") or []
+        if not isinstance(details, list) or not all(isinstance(d, Mapping) for d in details):
+            raise ValidationError(f"{where}.details must be a list of dicts")
+        return ReasoningPart(
+            text=string_field(f"{where}.text", data.get("text", "")) or "",
+            signature=string_field(f"{where}.signature", data.get("signature"), optional=True),
+            redacted_data=string_field(f"{where}.redacted_data", data.get("redacted_data"), optional=True),
+            details=tuple(dict(d) for d in details),
+            provider=string_field(f"{where}.provider", data.get("provider"), optional=True),
+        )
+    if kind == "provider":
+        check_keys(where, data, {"type", "provider", "data"})
+        block = data.get("data")
+        if not isinstance(block, Mapping):
+            raise ValidationError(f"{where}.data must be a dict")
+        return ProviderPart(provider=string_field(f"{where}.provider", data.get("provider")) or "", data=dict(block))
+    if kind == "image":
+        check_keys(where, data, {"type", "url", "path", "data", "media_type", "detail"})
+        raw: Optional[bytes] = None
+        if data.get("data") is not None:
+            try:
+                raw = base64.b64decode(string_field(f"{where}.data", data["data"]) or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationError(f"{where}.data is not valid base64") from None
+        try:
+            return ImagePart(
+                url=string_field(f"{where}.url", data.get("url"), optional=True),
+                data=raw,
+                path=string_field(f"{where}.path", data.get("path"), optional=True),
+                media_type=string_field(f"{where}.media_type", data.get("media_type"), optional=True),
+                detail=string_field(f"{where}.detail", data.get("detail"), optional=True),
+            )
+        except ValidationError as exc:
+            raise ValidationError(f"{where}: {exc.message}") from None
+    raise ValidationError(f"{where} has unknown part type {kind!r} (expected text, image, reasoning or provider)")

@@ -10,15 +10,25 @@ the registry. Everything here is thread-safe.
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import re
+import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Optional, Tuple, Type
 
 from ._log import get_logger
+from ._singleton import Singleton
 from .exceptions import ConfigurationError
 from .types import ProviderCapabilities, ProviderConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config.manager import ConfigManager
+    from .providers.base import ModelProvider
+
+#: A loader returning a provider class (an entry point's ``load``).
+Loader = Callable[[], Any]
 
 __all__ = ["ENTRY_POINT_GROUP", "ProviderRegistry", "ProviderStatus", "get_registry", "reset_registry"]
 
@@ -54,14 +64,16 @@ def _import_target(target: str) -> Any:
     return getattr(mod, attr)
 
 
-def _entry_points() -> List[Tuple[str, Callable[[], Any]]]:
+def _entry_points() -> List[Tuple[str, Loader]]:
     try:
         from importlib import metadata
     except ImportError:  # pragma: no cover - Python < 3.8
         return []
     try:
-        eps = metadata.entry_points()
-        group = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
+        if sys.version_info >= (3, 10):
+            group = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        else:  # pragma: no cover - Python 3.9: a dict of groups
+            group = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
         return [(ep.name, ep.load) for ep in group]
     except Exception as exc:  # broken metadata must not break us
         log.warning("could not read %s entry points: %s", ENTRY_POINT_GROUP, exc)
@@ -76,12 +88,12 @@ class ProviderRegistry:
     :param discover: look up entry points on first lookup.
     """
 
-    def __init__(self, config: Any = None, *, discover: bool = True) -> None:
+    def __init__(self, config: "Optional[ConfigManager]" = None, *, discover: bool = True) -> None:
         self._lock = threading.RLock()
-        self._classes: Dict[str, type] = {}
-        self._lazy: Dict[str, Callable[[], Any]] = {}
+        self._classes: Dict[str, Type["ModelProvider"]] = {}
+        self._lazy: Dict[str, Loader] = {}
         self._broken: Dict[str, str] = {}
-        self._instances: Dict[Any, Any] = {}
+        self._instances: Dict[Tuple[str, Type["ModelProvider"], Hashable], "ModelProvider"] = {}
         self._config = config
         self._discovered = not discover
 
@@ -94,7 +106,7 @@ class ProviderRegistry:
         if not set(_BUILTINS) <= names:
             for name, target in _BUILTINS.items():
                 if name not in names:
-                    found.append((name, lambda t=target: _import_target(t)))
+                    found.append((name, functools.partial(_import_target, target)))
         with self._lock:
             if self._discovered:
                 return
@@ -103,7 +115,7 @@ class ProviderRegistry:
                     self._lazy[name] = loader
             self._discovered = True
 
-    def _load(self, name: str) -> Optional[type]:
+    def _load(self, name: str) -> "Optional[Type[ModelProvider]]":
         with self._lock:
             cls = self._classes.get(name)
             loader = self._lazy.get(name)
@@ -138,7 +150,7 @@ class ProviderRegistry:
             raise ConfigurationError(f"provider class {cls.__name__} must declare capabilities = ProviderCapabilities(...)")
 
     # -------------------------------------------------------------- public
-    def register(self, name: str, cls: type, replace: bool = False) -> None:
+    def register(self, name: str, cls: "Type[ModelProvider]", replace: bool = False) -> None:
         """Register ``cls`` under ``name``; refuse a duplicate unless ``replace=True``."""
         self._validate(name, cls)
         self._discover()
@@ -182,7 +194,7 @@ class ProviderRegistry:
         hint = f"did you mean {close[0]!r}?" if close else f"known providers: {', '.join(known)}"
         return ConfigurationError(f"unknown provider {name!r}", hint=hint)
 
-    def get_class(self, name: str) -> type:
+    def get_class(self, name: str) -> "Type[ModelProvider]":
         """The provider class registered as ``name``."""
         self._discover()
         cls = self._load(name)
@@ -190,14 +202,14 @@ class ProviderRegistry:
             raise self.unknown_error(name)
         return cls
 
-    def _get_config(self) -> Any:
+    def _get_config(self) -> "ConfigManager":
         if self._config is None:
             from .config.manager import get_config
 
             return get_config()
         return self._config
 
-    def resolve(self, name: str, *, config: Any = None, **overrides: Any) -> Tuple[type, ProviderConfig]:
+    def resolve(self, name: str, *, config: "Optional[ConfigManager]" = None, **overrides: Any) -> "Tuple[Type[ModelProvider], ProviderConfig]":
         """The class and effective :class:`ProviderConfig` for ``name`` (a type or a named instance).
 
         ``config`` is the :class:`~modelprov.config.ConfigManager` to read
@@ -214,20 +226,24 @@ class ProviderRegistry:
             cfg = cfg.with_overrides(base_url=normalize(cfg.base_url))
         return cls, cfg
 
-    def create(self, name: str, *, provider_kwargs: Optional[Dict[str, Any]] = None, **overrides: Any) -> Any:
-        """A new, uncached provider instance (the client uses this with its own breaker and retry)."""
-        cls, cfg = self.resolve(name, **overrides)
-        return cls(cfg, **(provider_kwargs or {}))
+    def create(self, name: str, *, engine_kwargs: Optional[Dict[str, Any]] = None, **overrides: Any) -> "ModelProvider":
+        """A new, uncached provider instance bound to an engine made with ``engine_kwargs`` (see :func:`modelprov.engine.bind`)."""
+        from .engine import bind
 
-    def get(self, name: str, **overrides: Any) -> Any:
-        """A cached, configured instance; the cache key is the effective config."""
+        cls, cfg = self.resolve(name, **overrides)
+        return bind(cls(cfg), **(engine_kwargs or {}))
+
+    def get(self, name: str, **overrides: Any) -> "ModelProvider":
+        """A cached, configured instance bound to an engine (default retry policy, no breaker); the cache key is the effective config."""
         cls, cfg = self.resolve(name, **overrides)
         key = (name, cls, _cache_key(cfg))
         with self._lock:
             inst = self._instances.get(key)
         if inst is not None:
             return inst
-        inst = cls(cfg)
+        from .engine import bind
+
+        inst = bind(cls(cfg))
         with self._lock:
             kept = self._instances.setdefault(key, inst)
         if kept is not inst:  # another thread built the same one first
@@ -264,7 +280,7 @@ class ProviderRegistry:
                 pass
 
 
-def _cache_key(cfg: ProviderConfig) -> Any:
+def _cache_key(cfg: ProviderConfig) -> Hashable:
     """A hashable key for a config, even when its options hold lists or dicts."""
     try:
         hash(cfg)
@@ -274,7 +290,7 @@ def _cache_key(cfg: ProviderConfig) -> Any:
         return (dataclasses.replace(cfg, options=()), options)
 
 
-def _close_quietly(inst: Any) -> None:
+def _close_quietly(inst: "Optional[ModelProvider]") -> None:
     if inst is not None:
         try:
             inst.close()
@@ -282,26 +298,14 @@ def _close_quietly(inst: Any) -> None:
             log.debug("closing a dropped provider instance failed", exc_info=True)
 
 
-_registry: Optional[ProviderRegistry] = None
-_registry_lock = threading.Lock()
+_registry: Singleton[ProviderRegistry] = Singleton(ProviderRegistry, dispose=ProviderRegistry.clear_cache)
 
 
 def get_registry() -> ProviderRegistry:
     """The process-wide registry (created on first use)."""
-    global _registry
-    reg = _registry
-    if reg is None:
-        with _registry_lock:
-            if _registry is None:
-                _registry = ProviderRegistry()
-            reg = _registry
-    return reg
+    return _registry.get()
 
 
 def reset_registry() -> None:
-    """Drop the process-wide registry (tests use this)."""
-    global _registry
-    with _registry_lock:
-        old, _registry = _registry, None
-    if old is not None:
-        old.clear_cache()
+    """Drop the process-wide registry (tests use this); its cached instances are closed."""
+    _registry.reset()

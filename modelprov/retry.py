@@ -300,10 +300,10 @@ def call_with_retry(
     policy: RetryPolicy,
     fn: Callable[[int], T],
     *,
-    sleep: Callable[[float], Any] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     random: Callable[[], float] = _random.random,
-    on_retry: Optional[Callable[[Dict[str, Any], ModelProvError], Any]] = None,
+    on_retry: Optional[Callable[[Dict[str, Any], ModelProvError], object]] = None,
     provider: Optional[str] = None,
 ) -> T:
     """Call ``fn(attempt)`` (attempt is 1-based) until it succeeds or retrying must stop.

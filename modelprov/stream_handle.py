@@ -1,4 +1,4 @@
-"""``StreamHandle``: the iterator users hold for a stream, shared by providers and the client.
+"""``StreamHandle``: the iterator users hold for a stream, and ``ProviderStream``, one provider's stream.
 
 The work happens in a generator made by a *state* object (``state.run()``);
 the handle only drives it. Because the generator holds the state and never
@@ -6,21 +6,38 @@ the handle, a handle dropped without ``close()`` is finalised at once by
 reference counting, which closes the generator and releases what it holds.
 ``close()`` and ``abort()`` are safe from any thread: while ``next()`` runs
 in another thread, ``close()`` aborts it and that thread finishes the cleanup.
+
+:class:`ProviderStream` is what ``provider.stream()`` returns (its state is
+the engine's stream runner); the client's fallback stream,
+:class:`~modelprov.fallback.ChatStream`, is built on the same handle.
 """
 
-from typing import Any, Generic, Iterator, Optional, TypeVar
+from typing import Any, Generator, Generic, Optional, Protocol, TypeVar
 
-__all__ = ["StreamHandle"]
+from .types import StreamChunk
+
+__all__ = ["ProviderStream", "StreamHandle", "StreamState"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class StreamState(Protocol[T_co]):
+    """What a handle drives: ``run()`` makes the generator; ``abort()`` is thread-safe; ``cancel()`` is for a stream never started."""
+
+    def run(self) -> Generator[T_co, None, None]: ...  # pragma: no cover - protocol
+
+    def abort(self) -> None: ...  # pragma: no cover - protocol
+
+    def cancel(self) -> None: ...  # pragma: no cover - protocol
 
 
 class StreamHandle(Generic[T]):
     """Drives ``state.run()``; ``state`` also has ``abort()`` (thread-safe) and ``cancel()`` (before start)."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: StreamState[T]) -> None:
         self._state = state
-        self._gen: Optional[Iterator[T]] = None
+        self._gen: Optional[Generator[T, None, None]] = None
         self._closed = False
         self._running = False
 
@@ -72,8 +89,27 @@ class StreamHandle(Generic[T]):
             self._state.cancel()
             return
         try:
-            gen.close()  # type: ignore[attr-defined]
+            gen.close()
         except ValueError:  # pragma: no cover - raced with a running next()
             self._state.abort()
         except Exception:  # pragma: no cover - cleanup errors never escape close()
             pass
+
+
+class ProviderStream(StreamHandle[StreamChunk]):
+    """An iterator of :class:`~modelprov.types.StreamChunk` for one provider's streamed answer.
+
+    What ``provider.stream()`` returns. Use it in a ``for`` loop or a
+    ``with`` block. ``close()`` releases the connection; ``abort()``
+    (thread-safe) interrupts a read or a retry wait blocked in another
+    thread. Nothing is sent until the first ``next()``.
+    """
+
+    def __enter__(self) -> "ProviderStream":
+        return self
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The request id of the HTTP response, once known (``None`` before, or without HTTP)."""
+        rid: Optional[str] = getattr(self._state, "request_id", None)
+        return rid

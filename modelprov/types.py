@@ -1,8 +1,12 @@
 """The data types every layer speaks: messages, tools, responses, chunks, config.
 
-Plain dataclasses, standard library only. :func:`normalize_messages` turns the
-shapes users pass (a string, OpenAI-style dicts, :class:`Message` objects)
-into a validated list of :class:`Message`, raising
+Plain dataclasses, standard library only, built by keyword. The message
+types live in :mod:`modelprov.parts` (content parts) and
+:mod:`modelprov.messages` (:class:`Message`, :class:`ToolCall`,
+:class:`Tool`) and are re-exported here, with the validation functions of
+:mod:`modelprov.validation`: :func:`normalize_messages` turns the shapes users
+pass (a string, OpenAI-style dicts, :class:`Message` objects) into a
+validated list of :class:`Message`, raising
 :class:`~modelprov.exceptions.ValidationError` (a ``ValueError``) that names
 the offending index before any I/O happens.
 """
@@ -12,8 +16,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._redact import mask_key, redact, redact_headers
-from .exceptions import ValidationError
+from .messages import ROLES, Message, MessageInput, Tool, ToolCall
 from .parts import PART_TYPES, ImagePart, Part, ProviderPart, ReasoningPart, TextPart
+from .validation import normalize_messages, normalize_tools  # re-exported; new code imports them from modelprov.validation
 
 __all__ = [
     "ChatRequest",
@@ -44,47 +49,12 @@ __all__ = [
     "normalize_tools",
 ]
 
-#: The message roles modelprov accepts. ``developer`` is OpenAI's instruction role for
-#: newer models; providers without it receive it as ``system``.
-ROLES = ("system", "developer", "user", "assistant", "tool")
 #: The normalised ``finish_reason`` values (``native_finish_reason`` keeps the provider's own).
 #: ``refusal``: the model declined (see ``ModelResponse.refusal``); ``pause``: the provider
 #: paused a long turn (send ``response.message`` back to resume it).
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "refusal", "pause", "error")
 #: The effort levels the ``reasoning`` chat option takes (an int token budget is also accepted).
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-
-
-@dataclass
-class ToolCall:
-    """A call the model asked for. ``arguments`` is always a dict.
-
-    When the model produced arguments that are not valid JSON, ``arguments``
-    is empty, ``raw_arguments`` keeps the text and ``arguments_error`` says
-    what was wrong.
-    """
-
-    id: str
-    name: str
-    arguments: Dict[str, Any] = field(default_factory=dict)
-    raw_arguments: Optional[str] = None
-    arguments_error: Optional[str] = None
-
-    @classmethod
-    def from_json_text(cls, id: str, name: str, text: Optional[str]) -> "ToolCall":
-        """Build a call from a JSON arguments string, flagging (not raising on) bad JSON."""
-        import json
-
-        raw = text or ""
-        if not raw.strip():
-            return cls(id=id, name=name, arguments={}, raw_arguments=raw)
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            return cls(id=id, name=name, arguments={}, raw_arguments=raw, arguments_error=f"invalid JSON: {exc}")
-        if not isinstance(value, dict):
-            return cls(id=id, name=name, arguments={}, raw_arguments=raw, arguments_error="arguments are not a JSON object")
-        return cls(id=id, name=name, arguments=value, raw_arguments=raw)
 
 
 @dataclass(frozen=True)
@@ -111,91 +81,6 @@ class ToolCallDelta:
     id: Optional[str] = None
     name: Optional[str] = None
     arguments: str = ""
-
-
-@dataclass
-class Message:
-    """One conversation turn.
-
-    ``content`` is a string or a list of parts. Assistant turns may carry
-    ``tool_calls`` and :class:`ReasoningPart` parts; tool turns need
-    ``tool_call_id`` (and ``name``, the tool's name, which Ollama wants):
-    :meth:`tool_result` builds one from a :class:`ToolCall`.
-    :meth:`to_dict` / :meth:`from_dict` round-trip a message through plain
-    JSON types, so a conversation can be saved and resumed.
-    """
-
-    role: str
-    content: Union[str, List[Part], None] = None
-    tool_calls: List[ToolCall] = field(default_factory=list)
-    tool_call_id: Optional[str] = None
-    name: Optional[str] = None
-
-    @property
-    def text(self) -> str:
-        """The text of the content (parts joined, images skipped)."""
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(p.text for p in self.content if isinstance(p, TextPart))
-
-    @property
-    def images(self) -> List[ImagePart]:
-        """The image parts of the content."""
-        if isinstance(self.content, list):
-            return [p for p in self.content if isinstance(p, ImagePart)]
-        return []
-
-    @property
-    def reasoning(self) -> str:
-        """The reasoning text of the content (reasoning parts joined; ``""`` when none)."""
-        if isinstance(self.content, list):
-            return "".join(p.text for p in self.content if isinstance(p, ReasoningPart))
-        return ""
-
-    @property
-    def reasoning_parts(self) -> List[ReasoningPart]:
-        """The reasoning parts of the content, in order."""
-        if isinstance(self.content, list):
-            return [p for p in self.content if isinstance(p, ReasoningPart)]
-        return []
-
-    @classmethod
-    def tool_result(cls, call: "ToolCall", content: Any) -> "Message":
-        """The ``tool`` turn answering ``call``.
-
-        ``content`` is a string, or any JSON-serialisable value (serialised
-        with :func:`json.dumps`). Raises :class:`ValidationError` otherwise.
-        """
-        from ._serialize import tool_result_message
-
-        return tool_result_message(call, content)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """This message as plain JSON types (lossless: reasoning signatures included)."""
-        from ._serialize import message_to_dict
-
-        return message_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Message":
-        """The message :meth:`to_dict` produced (raises :class:`ValidationError` on a malformed dict)."""
-        from ._serialize import message_from_dict
-
-        return message_from_dict(data)
-
-
-MessageInput = Union[str, Message, Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A function the model may call; ``parameters`` is a JSON Schema object."""
-
-    name: str
-    description: Optional[str] = None
-    parameters: Dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 @dataclass
@@ -257,7 +142,7 @@ class ModelResponse:
 
     def __post_init__(self) -> None:
         if self.text and not any(type(p) is TextPart for p in self.content):
-            self.content = list(self.content) + [TextPart(self.text)]
+            self.content = list(self.content) + [TextPart(text=self.text)]
 
     @property
     def reasoning(self) -> str:
@@ -369,6 +254,17 @@ class ProviderConfig:
     ``api_key`` never appears in ``repr``. ``headers`` are extra request
     headers; ``options`` holds provider-specific settings (e.g. OpenRouter's
     ``app_url``/``app_title``).
+
+    Time limits, in seconds:
+
+    * ``timeout``: the provider's default overall deadline for one call (all
+      attempts and retry waits, the whole body or stream included), used when
+      neither the call nor the :class:`~modelprov.client.Client` gives one;
+      ``None``: no overall deadline.
+    * ``read_timeout``: how long one socket read may wait for bytes.
+    * ``connect_timeout``: how long opening a connection may take.
+    * ``idle_timeout``: the gap allowed between meaningful stream events
+      (keep-alive comments and pings do not count); ``None``: no limit.
     """
 
     name: str
@@ -426,7 +322,7 @@ class ProviderConfig:
         return replace(self, **changes)
 
     def __repr__(self) -> str:
-        def show(name: str) -> Any:
+        def show(name: str) -> object:
             value = getattr(self, name)
             return tuple(redact_headers(dict(value)).items()) if name == "headers" else value
 
@@ -481,7 +377,3 @@ class ChatRequest:
     cache: Optional[bool] = None
     #: Options left out before sending (``drop_unsupported``), in the order dropped.
     dropped: List[str] = field(default_factory=list)
-
-
-# The validation functions live in _normalize (they need the classes above).
-from .validation import normalize_messages, normalize_tools  # noqa: E402

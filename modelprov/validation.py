@@ -1,31 +1,27 @@
-"""Validation of user input into :mod:`modelprov.types` objects.
+"""Validation of user input into :mod:`modelprov.messages` objects.
 
 :func:`normalize_messages` turns the shapes users pass (a string,
-OpenAI-style dicts, :class:`~modelprov.types.Message` objects) into a
+OpenAI-style dicts, :class:`~modelprov.messages.Message` objects) into a
 validated list of messages, raising
 :class:`~modelprov.exceptions.ValidationError` (a ``ValueError``) that names
 the offending index before any I/O happens. :func:`normalize_tools` does the
-same for tool definitions. Both are re-exported by :mod:`modelprov.types`.
+same for tool definitions.
 """
 
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
-from . import types as _t
 from .exceptions import ValidationError
+from .messages import MESSAGE_KEYS, Message, MessageInput, Tool, ToolCall, check_message
+from .parts import PART_TYPES, ImagePart, Part, TextPart, check_keys, part_from_dict
 
 __all__ = ["normalize_messages", "normalize_tools"]
 
-#: Roles whose ``{"role", "content": str}`` dicts need no further checks (the fast path).
-_PLAIN_ROLES = ("user", "system", "assistant", "developer")
 
-# --------------------------------------------------------------------------
-
-
-def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
-    if isinstance(part, _t.PART_TYPES):
+def _part_from_dict(index: int, j: int, part: object) -> Part:
+    if isinstance(part, PART_TYPES):
         return part
     if isinstance(part, str):
-        return _t.TextPart(part)
+        return TextPart(text=part)
     if not isinstance(part, Mapping):
         raise ValidationError(f"messages[{index}].content[{j}] must be a dict, str or part, not {type(part).__name__}")
     kind = part.get("type")
@@ -33,19 +29,17 @@ def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
         text = part.get("text")
         if not isinstance(text, str):
             raise ValidationError(f"messages[{index}].content[{j}].text must be a string")
-        return _t.TextPart(text)
+        return TextPart(text=text)
     if kind in ("reasoning", "provider") or (kind == "image" and isinstance(part.get("data"), str)):
-        from ._serialize import _part_from_dict as part_from_saved  # the Message.to_dict shapes
-
-        return part_from_saved(f"messages[{index}].content[{j}]", part)
+        return part_from_dict(f"messages[{index}].content[{j}]", part)  # the Message.to_dict shapes
     if kind in ("image_url", "image"):
         spec = part.get("image_url", part)
         if isinstance(spec, str):
-            return _t.ImagePart(url=spec)
+            return ImagePart(url=spec)
         if not isinstance(spec, Mapping):
             raise ValidationError(f"messages[{index}].content[{j}] has a malformed image")
         try:
-            return _t.ImagePart(
+            return ImagePart(
                 url=spec.get("url"),
                 data=spec.get("data"),
                 path=spec.get("path"),
@@ -57,8 +51,8 @@ def _part_from_dict(index: int, j: int, part: Any) -> _t.Part:
     raise ValidationError(f"messages[{index}].content[{j}] has unknown part type {kind!r}")
 
 
-def _tool_call_from(index: int, tc: Any) -> _t.ToolCall:
-    if isinstance(tc, _t.ToolCall):
+def _tool_call_from(index: int, tc: object) -> ToolCall:
+    if isinstance(tc, ToolCall):
         return tc
     if not isinstance(tc, Mapping):
         raise ValidationError(f"messages[{index}].tool_calls entries must be dicts or ToolCall objects")
@@ -69,43 +63,44 @@ def _tool_call_from(index: int, tc: Any) -> _t.ToolCall:
     args = fn.get("arguments", {})
     call_id = str(tc.get("id") or "")
     if isinstance(args, str):
-        return _t.ToolCall.from_json_text(call_id, name, args)
+        return ToolCall.from_json_text(call_id, name, args)
     if isinstance(args, Mapping):
-        return _t.ToolCall(id=call_id, name=name, arguments=dict(args))
+        return ToolCall(id=call_id, name=name, arguments=dict(args))
     raise ValidationError(f"messages[{index}].tool_calls arguments must be a JSON string or dict")
 
 
-def _message_from(index: int, item: Any) -> _t.Message:
-    if isinstance(item, _t.Message):
+def _message_from(index: int, item: object) -> Message:
+    if isinstance(item, Message):
         msg = item
         fixed_content = msg.content
         if isinstance(fixed_content, tuple):
             fixed_content = list(fixed_content)
-        if isinstance(fixed_content, list) and not all(isinstance(p, _t.PART_TYPES) for p in fixed_content):
+        if isinstance(fixed_content, list) and not all(isinstance(p, PART_TYPES) for p in fixed_content):
             fixed_content = [_part_from_dict(index, j, p) for j, p in enumerate(fixed_content)]
         calls = msg.tool_calls
         if calls is None:
             calls = []
         if not isinstance(calls, (list, tuple)):
             raise ValidationError(f"messages[{index}].tool_calls must be a list")
-        if fixed_content is not msg.content or calls is not msg.tool_calls or not all(isinstance(c, _t.ToolCall) for c in calls):
-            msg = _t.Message(
+        if fixed_content is not msg.content or calls is not msg.tool_calls or not all(isinstance(c, ToolCall) for c in calls):
+            msg = Message(
                 role=msg.role,
                 content=fixed_content,
                 tool_calls=[_tool_call_from(index, c) for c in calls],
                 tool_call_id=msg.tool_call_id,
                 name=msg.name,
             )
-    elif isinstance(item, Mapping):
-        unknown = set(item) - {"role", "content", "tool_calls", "tool_call_id", "name"}
-        if unknown:
-            raise ValidationError(f"messages[{index}] has unknown key(s): {', '.join(sorted(map(str, unknown)))}")
+    elif isinstance(item, (dict, Mapping)):  # dict first: the common case skips the ABC check
+        if not MESSAGE_KEYS.issuperset(item):
+            check_keys(f"messages[{index}]", item, MESSAGE_KEYS)
         content = item.get("content")
         if isinstance(content, (list, tuple)):
             content = [_part_from_dict(index, j, p) for j, p in enumerate(content)]
-        calls = [_tool_call_from(index, tc) for tc in (item.get("tool_calls") or [])]
-        msg = _t.Message(
-            role=item.get("role"),  # type: ignore[arg-type]
+        wire_calls = item.get("tool_calls")
+        calls = [_tool_call_from(index, tc) for tc in wire_calls] if wire_calls else []
+        role: Any = item.get("role")  # check_message() refuses anything but a known role
+        msg = Message(
+            role=role,
             content=content,
             tool_calls=calls,
             tool_call_id=item.get("tool_call_id"),
@@ -113,61 +108,31 @@ def _message_from(index: int, item: Any) -> _t.Message:
         )
     else:
         raise ValidationError(f"messages[{index}] must be a dict or Message, not {type(item).__name__}")
-    role = msg.role
-    if role not in _t.ROLES:
-        raise ValidationError(f"messages[{index}] has unknown role {role!r} (expected one of {', '.join(_t.ROLES)})")
-    content = msg.content
-    if content is not None and not isinstance(content, (str, list)):
-        raise ValidationError(f"messages[{index}].content must be a string or a list of parts, not {type(content).__name__}")
-    if isinstance(content, list):
-        for j, part in enumerate(content):
-            if not isinstance(part, _t.PART_TYPES):
-                raise ValidationError(f"messages[{index}].content[{j}] is not a TextPart, ImagePart, ReasoningPart or ProviderPart")
-            if role != "assistant" and isinstance(part, (_t.ReasoningPart, _t.ProviderPart)):
-                raise ValidationError(
-                    f"messages[{index}] ({role}) carries a {type(part).__name__}; only assistant messages may"
-                )
-    if content is None and not (role == "assistant" and msg.tool_calls):
-        raise ValidationError(f"messages[{index}] ({role}) has no content")
-    if msg.name is not None and not isinstance(msg.name, str):
-        raise ValidationError(f"messages[{index}].name must be a string")
-    if msg.tool_call_id is not None and not isinstance(msg.tool_call_id, str):
-        raise ValidationError(f"messages[{index}].tool_call_id must be a string")
-    if role == "tool" and not msg.tool_call_id:
-        raise ValidationError(f"messages[{index}] is a tool message without tool_call_id")
-    if msg.tool_calls and role != "assistant":
-        raise ValidationError(f"messages[{index}] has tool_calls but role {role!r}; only assistant messages may")
-    if role != "user" and msg.images:
-        raise ValidationError(f"messages[{index}] ({role}) carries images; only user messages may")
+    check_message(index, msg)
     return msg
 
 
-def normalize_messages(messages: Union[str, _t.Message, Mapping[str, Any], Sequence[_t.MessageInput]]) -> List[_t.Message]:
-    """Validate and convert user input into a list of :class:`~modelprov.types.Message`.
+def normalize_messages(messages: Union[str, Message, Mapping[str, Any], Sequence[MessageInput]]) -> List[Message]:
+    """Validate and convert user input into a list of :class:`~modelprov.messages.Message`.
 
     Accepts a single string (one user message), one message, or a sequence of
-    strings, dicts in the OpenAI shape and :class:`~modelprov.types.Message` objects.
+    strings, dicts in the OpenAI shape and :class:`~modelprov.messages.Message` objects.
     """
     if isinstance(messages, str):
         if not messages:
             raise ValidationError("the prompt is empty")
-        return [_t.Message(role="user", content=messages)]
-    if isinstance(messages, (_t.Message, Mapping)):
-        messages = [messages]  # type: ignore[list-item]
-    if not isinstance(messages, (list, tuple)):
+        return [Message(role="user", content=messages)]
+    items: Sequence[Any]
+    if isinstance(messages, (list, tuple)):
+        items = messages
+    elif isinstance(messages, (Message, Mapping)):
+        items = [messages]
+    else:
         raise ValidationError(f"messages must be a string or a list, not {type(messages).__name__}")
-    if not messages:
+    if not items:
         raise ValidationError("messages is empty: give at least one message")
-    out = []
-    Message = _t.Message
-    for i, item in enumerate(messages):
-        if type(item) is dict and len(item) == 2:
-            # Fast path: a plain {"role": ..., "content": "text"} dict passes every check below.
-            content = item.get("content")
-            role = item.get("role")
-            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
-                out.append(Message(role, content))
-                continue
+    out: List[Message] = []
+    for i, item in enumerate(items):
         if isinstance(item, str):
             out.append(Message(role="user", content=item))
         else:
@@ -175,15 +140,15 @@ def normalize_messages(messages: Union[str, _t.Message, Mapping[str, Any], Seque
     return out
 
 
-def normalize_tools(tools: Optional[Sequence[Any]]) -> Optional[List[_t.Tool]]:
-    """Accept :class:`~modelprov.types.Tool` objects or OpenAI-style tool dicts; validate names."""
+def normalize_tools(tools: Optional[Sequence[Any]]) -> Optional[List[Tool]]:
+    """Accept :class:`~modelprov.messages.Tool` objects or OpenAI-style tool dicts; validate names."""
     if tools is None:
         return None
     if not isinstance(tools, (list, tuple)):
         raise ValidationError("tools must be a list")
-    out: List[_t.Tool] = []
+    out: List[Tool] = []
     for i, t in enumerate(tools):
-        if isinstance(t, _t.Tool):
+        if isinstance(t, Tool):
             tool = t
         elif isinstance(t, Mapping):
             fn = t.get("function", t)
@@ -195,7 +160,10 @@ def normalize_tools(tools: Optional[Sequence[Any]]) -> Optional[List[_t.Tool]]:
             description = fn.get("description")
             if description is not None and not isinstance(description, str):
                 raise ValidationError(f"tools[{i}].description must be a string")
-            tool = _t.Tool(name=fn.get("name"), description=description, parameters=dict(params))  # type: ignore[arg-type]
+            name = fn.get("name")
+            if not isinstance(name, str) or not name:
+                raise ValidationError(f"tools[{i}] has no name")
+            tool = Tool(name=name, description=description, parameters=dict(params))
         else:
             raise ValidationError(f"tools[{i}] must be a Tool or a dict")
         if not isinstance(tool.name, str) or not tool.name:

@@ -1,8 +1,13 @@
-"""Test isolation: every test gets a clean environment, config file and keyring.
+"""Test isolation and shared fakes.
 
-No test sees the developer's keys, config file, proxies or keyring; each starts
-with fresh process-wide singletons (registry, config, async bridge, default
-client) where those modules are already loaded.
+Every test gets a clean environment, config file and keyring: no test sees
+the developer's keys, config file, proxies or keyring; each starts with fresh
+process-wide singletons (registry, config, async bridge, default client)
+where those modules are already loaded.
+
+Shared fakes: the ``clock`` fixture (a :class:`FakeClock`, also a fake
+``sleep``) and ``make_provider(cls, config, **engine_kwargs)``, a provider
+bound to an engine (``modelprov.engine.bind``).
 """
 
 import os
@@ -15,6 +20,41 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 _ENV_PREFIXES = ("OPENAI_", "ANTHROPIC_", "OPENROUTER_", "OLLAMA_", "MODELPROV_", "LLAMA_")
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+class FakeClock:
+    """A monotonic clock moved by hand (:meth:`advance`) or by :meth:`sleep`, which records each wait."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+        self.slept = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    """A :class:`FakeClock`: pass it as ``clock=`` and its ``sleep`` as ``sleep=``."""
+    return FakeClock()
+
+
+@pytest.fixture
+def make_provider():
+    """``make_provider(cls, config=None, **engine_kwargs)``: a provider of ``cls`` bound to an engine."""
+    from modelprov.engine import bind
+
+    def make(cls, config=None, **engine_kwargs):
+        return bind(cls(config), **engine_kwargs)
+
+    return make
 
 
 def _reset_singletons() -> None:

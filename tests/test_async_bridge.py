@@ -440,7 +440,7 @@ def test_iterate_validates_arguments(bridge):
     with pytest.raises(TypeError):
         bridge.iterate([1, 2])  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        bridge.iterate(lambda: [], queue_size=0)
+        bridge.iterate(list, queue_size=0)
 
 
 def test_throughput_is_cheap_per_item(bridge):

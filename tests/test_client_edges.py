@@ -20,6 +20,7 @@ from modelprov import (
     ValidationError,
 )
 from modelprov.cli.main import main
+from modelprov.engine import bind
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
 from modelprov.testing import FakeServer
 from modelprov.types import HTTPRequest, ImagePart, ProviderConfig
@@ -33,7 +34,7 @@ def no_sleep(seconds):
 
 def compat(server, breaker=None, retries=0, **cfg):
     config = ProviderConfig(name="local", type="openai_compatible", base_url=server.base_url("openai_compatible"), **cfg)
-    return OpenAICompatibleProvider(config, retry=RetryPolicy(max_retries=retries), breaker=breaker)
+    return bind(OpenAICompatibleProvider(config), retry=RetryPolicy(max_retries=retries), breaker=breaker)
 
 
 def test_client_config_reaches_provider_settings(tmp_path):
@@ -109,7 +110,7 @@ def test_abort_cuts_a_retry_wait_short():
     with FakeServer() as server:
         server.add_error(429, protocol="openai_compatible", retry_after=5)
         config = ProviderConfig(name="local", type="openai_compatible", base_url=server.base_url("openai_compatible"))
-        stream = OpenAICompatibleProvider(config, retry=RetryPolicy(max_retries=2)).stream("x", model="m")
+        stream = bind(OpenAICompatibleProvider(config), retry=RetryPolicy(max_retries=2)).stream("x", model="m")
         threading.Timer(0.3, stream.abort).start()
         start = time.monotonic()
         with pytest.raises(ProviderConnectionError):

@@ -189,3 +189,33 @@ def test_bridge_stats_count_calls():
         before = get_bridge().stats().completed
         asyncio.run(client.acomplete("openai/gpt-test", "hi"))
         assert get_bridge().stats().completed == before + 1
+
+
+TRICKLED = " ".join(["word"] * 40)  # hundreds of bytes, one every 50 ms: far more than 5 s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers"])
+def test_client_timeout_stops_a_trickling_server(stream, headers):
+    with FakeServer() as server:
+        server.add_chat("openai", TRICKLED, trickle=0.05, trickle_headers=headers)
+        client = openai_client(server, timeout=1.0, retry=RetryPolicy(max_retries=0))
+        start = time.monotonic()
+        with pytest.raises(ProviderTimeoutError):
+            if stream:
+                list(client.stream("openai/gpt-test", "hi"))
+            else:
+                client.complete("openai/gpt-test", "hi")
+        assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.slow
+def test_a_provider_timeout_over_straddled_stream_headers_falls_back():
+    with FakeServer() as server:
+        server.add_chat("openai", TRICKLED, trickle=0.05, trickle_headers=True)
+        client = Client(providers={"openai": {"api_key": KEY, "base_url": server.base_url("openai"), "timeout": 0.5}},
+                        fallbacks=["mock/echo"], retry=RetryPolicy(max_retries=0))  # fmt: skip
+        stream = client.stream("openai/gpt-test", "served by the fallback")
+        assert "".join(c.text for c in stream) == "served by the fallback"
+        assert [(r["provider"], r.get("error")) for r in stream.attempts] == [("openai", "ProviderTimeoutError"), ("mock", None)]

@@ -124,8 +124,8 @@ def test_to_dict_is_json_friendly():
 
 
 def test_missing_key_message_says_how_to_fix():
-    from modelprov.providers.mock import MockProvider
     from modelprov.providers.base import ModelProvider
+    from modelprov.providers.mock import MockProvider
     from modelprov.types import ProviderCapabilities
 
     class Keyed(ModelProvider):

@@ -20,7 +20,8 @@ from modelprov import (
     ValidationError,
     collect,
 )
-from modelprov.types import FINISH_REASONS, ROLES, normalize_messages
+from modelprov.types import FINISH_REASONS, ROLES
+from modelprov.validation import normalize_messages
 
 
 def _history():
@@ -135,6 +136,20 @@ def test_provider_part_validates():
         ProviderPart("", {})
     with pytest.raises(ValidationError):
         ProviderPart("x", [])  # type: ignore[arg-type]
+
+
+def test_parts_with_dicts_are_hashable_and_hash_like_they_compare():
+    details = ({"type": "reasoning.encrypted", "data": "x", "index": 0},)
+    a = ReasoningPart("t", signature="s", details=details, provider="openrouter")
+    b = ReasoningPart("t", signature="s", details=[dict(details[0])], provider="openrouter")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    other = ReasoningPart("t", signature="s", details=({"type": "reasoning.text", "text": "t"},), provider="openrouter")
+    assert other != a and len({a, other}) == 2  # details are compared even though they are not hashed
+    assert len({ReasoningPart(redacted_data="r"), ReasoningPart(redacted_data="q")}) == 2
+    block = {"type": "server_tool_use", "id": "srv_1", "input": {"query": "x"}}
+    p, q = ProviderPart("anthropic", block), ProviderPart("anthropic", dict(block))
+    assert p == q and hash(p) == hash(q) and len({p, q, ProviderPart("other", block)}) == 2
+    assert {p: 1}[q] == 1 and len({ProviderPart("a", {"input": [1]}), ProviderPart("a", {"input": [2]})}) == 2
 
 
 def test_response_message_keeps_reasoning_and_tool_calls():

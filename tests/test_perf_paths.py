@@ -4,8 +4,8 @@ Decoders, response parsers and argument validation have a shortcut for the
 common shape (a text delta, integer usage counts, a plain message dict); each
 test here feeds both paths the same input. Also pinned: the dataclass field
 order the positional constructions rely on, auth headers living in the
-transport, the adapter's pool cache, and the idle clock ignoring the caller's
-own time.
+transport the engine built, the adapter's pool cache, and the idle clock
+ignoring the caller's own time.
 """
 
 import dataclasses
@@ -14,7 +14,8 @@ import json
 import pytest
 
 from modelprov import types as _types  # noqa: F401 - types first: it imports _normalize (a cycle)
-from modelprov.validation import _message_from
+from modelprov.deadline import Deadline
+from modelprov.engine import bind
 from modelprov.exceptions import ProviderError, ResponseError, ValidationError
 from modelprov.providers.anthropic.stream import AnthropicStreamDecoder
 from modelprov.providers.anthropic.wire import normalize_usage as anthropic_usage
@@ -23,14 +24,15 @@ from modelprov.providers.openai_compat.codec import OpenAIStreamDecoder, parse_u
 from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.streaming import SSEEvent
 from modelprov.testing import FakeServer
-from modelprov.transport.requests_transport import Transport
+from modelprov.transport.requests_transport import RequestsTransport
 from modelprov.types import HTTPRequest, ModelResponse, ProviderConfig, StreamChunk, ToolCallDelta, Usage, normalize_messages
+from modelprov.validation import _message_from
 
 KEY = "sk-test-0123456789abcdef"
 
 
 def test_positional_constructions_match_the_field_order():
-    names = lambda cls: [f.name for f in dataclasses.fields(cls)]  # noqa: E731
+    names = lambda cls: [f.name for f in dataclasses.fields(cls)]
     assert names(StreamChunk)[:10] == ["text", "tool_calls", "finish_reason", "native_finish_reason", "usage", "model",
                                        "provider", "id", "request_id", "raw"]  # fmt: skip
     assert names(ModelResponse)[:13] == ["text", "content", "tool_calls", "finish_reason", "native_finish_reason", "usage",
@@ -200,15 +202,16 @@ def test_auth_headers_live_in_the_transport_and_follow_the_provider():
     with FakeServer() as server:
         server.set_default("openai", "ok")
         cfg = ProviderConfig(name="openai", api_key=KEY, base_url=server.base_url("openai"), headers=(("X-Team", "t1"),))
-        provider = OpenAIProvider(cfg)
+        provider = bind(OpenAIProvider(cfg))
         provider.generate("hi", model="m")
         http = provider.build_chat_request(provider.make_request("hi", model="m"))
-        assert provider._with_auth(http) is http  # nothing merged per call: the transport sends them
+        engine = provider.engine
+        assert engine.with_auth(provider, http, engine.transport(provider)) is http  # nothing merged per call: the transport sends them
         provider.generate("hi", model="m")
         list(provider.stream("hi", model="m"))
         provider.close()
         provider.generate("hi", model="m")  # a new transport, the same headers
-        injected = OpenAIProvider(cfg, transport=Transport(cfg.base_url, provider="openai"))
+        injected = bind(OpenAIProvider(cfg), transport=RequestsTransport(cfg.base_url, provider="openai"))
         injected.generate("hi", model="m")  # a transport built elsewhere: headers go with each request
         for req in server.requests:
             assert req.headers["Authorization"] == "Bearer " + KEY and req.headers["X-Team"] == "t1"
@@ -219,15 +222,15 @@ def test_adapter_caches_the_pool_and_leaves_other_session_users_alone():
     with FakeServer() as server:
         server.set_default("openai", "ok")
         server.add_raw(headers={"Content-Type": "application/json; charset=utf-8", "Set-Cookie": "a=1"}, body=b"{}")
-        t = Transport(server.base_url("openai"), provider="openai")
+        t = RequestsTransport(server.base_url("openai"), provider="openai")
         plain = t.session.get(server.url + "/anything")  # not sent by the transport: requests' own response
         assert plain.cookies.get("a") == "1" and plain.encoding == "utf-8"
         request = HTTPRequest("POST", "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
         for _ in range(3):
-            assert t.send(request).json()["choices"][0]["message"]["content"] == "ok"
+            assert t.send(request, Deadline()).json()["choices"][0]["message"]["content"] == "ok"
         assert len(t.adapter._mp_pools) == 1
         t.adapter.poolmanager.clear()  # pools closed behind the cache's back (eviction)
-        assert t.send(request).status_code == 200
+        assert t.send(request, Deadline()).status_code == 200
         t.close()
         assert not t.adapter._mp_pools
 
@@ -240,7 +243,7 @@ def test_a_slow_caller_is_not_server_idleness():
         chunks = [event % 0, b"".join(event % i for i in range(1, 5)), b"data: [DONE]\n\n"]
         server.add_raw(headers={"Content-Type": "text/event-stream"}, chunks=chunks)
         cfg = ProviderConfig(name="openai", api_key=KEY, base_url=server.base_url("openai"), idle_timeout=5.0)
-        provider = OpenAIProvider(cfg, clock=lambda: now[0], sleep=lambda s: None)
+        provider = bind(OpenAIProvider(cfg), clock=lambda: now[0], sleep=lambda s: None)
         texts = []
         for chunk in provider.stream("hi", model="m"):
             texts.append(chunk.text)

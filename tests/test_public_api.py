@@ -15,7 +15,7 @@ PKG = pathlib.Path(modelprov.__file__).parent
 LAYERS = {
     "_version": 0, "_redact": 0, "_singleton": 0,
     "exceptions": 1,
-    "parts": 2, "types": 2, "deadline": 2, "_log": 2, "validation": 2, "_serialize": 2, "stream_handle": 2,
+    "parts": 2, "types": 2, "deadline": 2, "_log": 2, "validation": 2, "messages": 2, "stream_handle": 2,
     "_collect": 3, "config": 3, "retry": 3, "streaming": 3, "circuit_breaker": 3, "async_bridge": 3, "_bridge_channel": 3,
     "transport": 4,
     "providers": 5,
@@ -103,6 +103,54 @@ def test_imports_point_downward_only():
                 if not target:
                     continue
                 assert _layer(target) <= here, f"{name} imports {target}, a higher layer"
+
+
+def _package_imports(name, path, modules):
+    """The package modules ``name`` imports: every relative or ``modelprov`` import, inside functions and
+    ``if TYPE_CHECKING:`` blocks too; ``from . import x`` is an import of module ``x`` when it is one."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    package = [p for p in package if p]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+            target = ".".join(base + ([node.module] if node.module else []))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "modelprov":
+            target = node.module[len("modelprov."):]
+        elif isinstance(node, ast.Import):
+            found.update(a.name[len("modelprov."):] for a in node.names if a.name.startswith("modelprov.") and a.name[len("modelprov."):] in modules)
+            continue
+        else:
+            continue
+        for alias in node.names:
+            sub = f"{target}.{alias.name}" if target else alias.name
+            if sub in modules:
+                found.add(sub)  # from package import submodule
+            elif target in modules:
+                found.add(target)  # from module import name
+    found.discard(name)
+    found.discard("")  # the package root only re-exports, lazily
+    return found
+
+
+def test_the_import_graph_has_no_cycle():
+    modules = dict(_modules())
+    graph = {name: _package_imports(name, path, modules) for name, path in modules.items() if name}
+    state = {}  # name -> 1 while on the DFS stack, 2 once done
+
+    def visit(name, stack):
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                cycle = stack[stack.index(target):] + [target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, stack + [target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
 
 
 def test_only_transport_imports_requests():

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from modelprov import ModelProvError, ProviderTimeoutError, RetryPolicy, ServerError
+from modelprov.engine import bind
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
 from modelprov.testing import FakeServer
 from modelprov.types import ProviderConfig
@@ -13,7 +14,7 @@ from modelprov.types import ProviderConfig
 
 def provider(server, retries=2, **cfg):
     config = ProviderConfig(name="local", type="openai_compatible", base_url=server.base_url("openai_compatible"), **cfg)
-    return OpenAICompatibleProvider(config, retry=RetryPolicy(max_retries=retries), sleep=lambda s: None)
+    return bind(OpenAICompatibleProvider(config), retry=RetryPolicy(max_retries=retries), sleep=lambda s: None)
 
 
 def test_llama_cpp_error_field_is_raised():

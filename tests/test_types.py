@@ -15,9 +15,8 @@ from modelprov.types import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    normalize_messages,
-    normalize_tools,
 )
+from modelprov.validation import normalize_messages, normalize_tools
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
 

@@ -7,6 +7,7 @@ import pytest
 import responses
 
 from modelprov import Client, ModelResponse, UnsupportedFeatureError, ValidationError, collect
+from modelprov.engine import bind
 from modelprov.exceptions import InvalidRequestError
 from modelprov.providers.base import ModelProvider, StreamDecoder
 from modelprov.providers.request import drop_option, option_present
@@ -70,7 +71,7 @@ def reject_then_answer(param):
 
 
 def codec(drop=False):
-    return Codec(ProviderConfig(name="codec", base_url=URL, drop_unsupported=drop))
+    return bind(Codec(ProviderConfig(name="codec", base_url=URL, drop_unsupported=drop)))
 
 
 @responses.activate

@@ -4,6 +4,7 @@ Output never contains a secret: keys are shown masked, and every error line
 goes through the redactor in :mod:`modelprov.cli`.
 """
 
+import argparse
 import json
 import sys
 from typing import Any, Dict, List, Optional, Tuple
@@ -24,8 +25,8 @@ def _json(data: Any) -> None:
 
 
 def _read_prompt(prompt: Optional[str]) -> str:
-    if prompt not in (None, "-"):
-        return prompt  # type: ignore[return-value]
+    if prompt is not None and prompt != "-":
+        return prompt
     if sys.stdin is None or sys.stdin.isatty():
         raise ValidationError("no prompt given", hint='pass one (modelprov chat "Hello") or pipe it on stdin')
     text = sys.stdin.read().strip()
@@ -34,7 +35,7 @@ def _read_prompt(prompt: Optional[str]) -> str:
     return text
 
 
-def cmd_chat(args: Any) -> int:
+def cmd_chat(args: argparse.Namespace) -> int:
     from ..client import Client
 
     prompt = _read_prompt(args.prompt)
@@ -72,7 +73,7 @@ def cmd_chat(args: Any) -> int:
     return 0
 
 
-def cmd_models(args: Any) -> int:
+def cmd_models(args: argparse.Namespace) -> int:
     from ..client import Client
 
     found = Client().models(args.provider)
@@ -84,7 +85,7 @@ def cmd_models(args: Any) -> int:
     return 0
 
 
-def cmd_providers(args: Any) -> int:
+def cmd_providers(args: argparse.Namespace) -> int:
     from ..registry import get_registry
 
     rows = get_registry().available()
@@ -111,7 +112,7 @@ def _read_secret(name: str) -> str:
     return value
 
 
-def cmd_keys(args: Any) -> int:
+def cmd_keys(args: argparse.Namespace) -> int:
     from ..config.manager import get_config
 
     cfg = get_config()
@@ -156,7 +157,7 @@ def _split_key(key: str) -> Tuple[str, str]:
     raise ValidationError(f"unknown config key {key!r}", hint="use default_model, aliases.NAME or provider.NAME.FIELD")
 
 
-def cmd_config(args: Any) -> int:
+def cmd_config(args: argparse.Namespace) -> int:
     from ..config.manager import get_config
 
     cfg = get_config()
@@ -226,7 +227,7 @@ def _defaults(name: str) -> Dict[str, Any]:
         return {}
 
 
-def cmd_doctor(args: Any) -> int:
+def cmd_doctor(args: argparse.Namespace) -> int:
     import platform
 
     from .._version import __version__
@@ -259,7 +260,7 @@ def cmd_doctor(args: Any) -> int:
     return 0
 
 
-def cmd_batch(args: Any) -> int:
+def cmd_batch(args: argparse.Namespace) -> int:
     from ..client import Client
 
     try:
@@ -267,7 +268,7 @@ def cmd_batch(args: Any) -> int:
     except OSError as exc:
         raise ValidationError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        requests: List[Any] = []
+        requests: List[Dict[str, Any]] = []
         for lineno, line in enumerate(stream, 1):
             line = line.strip()
             if not line:
@@ -313,6 +314,6 @@ _COMMANDS = {
 }
 
 
-def dispatch(args: Any) -> int:
+def dispatch(args: argparse.Namespace) -> int:
     """Run the command named by ``args.command``."""
     return _COMMANDS[args.command](args)

@@ -90,8 +90,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-    from . import commands
     from ..exceptions import ConfigurationError, ModelProvError, UnsupportedFeatureError, ValidationError
+    from . import commands
 
     try:
         return int(commands.dispatch(args) or 0)

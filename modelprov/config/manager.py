@@ -29,10 +29,15 @@ from dataclasses import fields as _dc_fields
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .._log import get_logger
+from .._redact import mask_key, redact, redact_headers, register_secret
+from ..exceptions import ConfigurationError
+from ..types import ProviderConfig
 from . import file as _cf
 from .keyring_store import KEYRING_SERVICE, KeyringStore
 from .values import (
     FIELDS as _FIELDS,
+)
+from .values import (
     INHERITED_KEYS,
     Found,
     Resolved,
@@ -47,9 +52,6 @@ from .values import (
     validate_for_file,
     validate_text,
 )
-from .._redact import mask_key, redact, redact_headers, register_secret
-from ..exceptions import ConfigurationError
-from ..types import ProviderConfig
 
 __all__ = [
     "ConfigManager",
@@ -115,7 +117,7 @@ class ConfigManager:
         return {"path": self._path, "environ": environ, "use_keyring": self._keyring.enabled}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(state["path"], environ=state["environ"], use_keyring=state["use_keyring"])  # type: ignore[misc]
+        ConfigManager.__init__(self, state["path"], environ=state["environ"], use_keyring=state["use_keyring"])
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -185,9 +187,11 @@ class ConfigManager:
                 return stored, _KEYRING, _KEYRING
         if snap is not None:
             for sec, keys in ((section, None), (_GLOBAL, INHERITED_KEYS)):
-                raw = snap.sections.get(sec, {}).get(key, "") if sec else ""
+                if not sec:
+                    continue
+                raw = snap.sections.get(sec, {}).get(key, "")
                 if raw.strip() and (keys is None or key in keys):
-                    return raw, snap.source(sec), snap.where(sec, key)  # type: ignore[arg-type]
+                    return raw, snap.source(sec), snap.where(sec, key)
         value = defaults.get(key)
         if value is not None:
             return value, _DEFAULT, _DEFAULT
@@ -206,23 +210,29 @@ class ConfigManager:
                 res.values[key] = found[0]
         if res.values.get("api_key"):
             register_secret(res.values["api_key"])
-        psec = snap.sections[section] if snap is not None and section else {}
+        file_headers: List[Tuple[str, str, str, str]] = []  # (name, value, source, where) from the file's section
+        file_options: List[Tuple[str, Any, str]] = []
+        if snap is not None and section:
+            for key, raw in snap.sections[section].items():
+                if key.startswith(_HEADER):
+                    if raw.strip():
+                        file_headers.append((key[len(_HEADER):], raw, snap.source(section), snap.where(section, key)))
+                elif key not in _KNOWN:
+                    file_options.append((key, raw, snap.source(section)))
         for hname, value in pairs(defaults.get("headers"), "headers", _DEFAULT):
             res.add_header(hname, value, _DEFAULT, _DEFAULT)
-        for key, raw in psec.items():
-            if key.startswith(_HEADER) and raw.strip():
-                res.add_header(key[len(_HEADER):], raw, snap.source(section), snap.where(section, key))  # type: ignore
+        for hname, raw, source, where in file_headers:
+            res.add_header(hname, raw, source, where)
         for hname, value in pairs(explicit.get("headers"), "headers", _EXPLICIT):
             res.add_header(hname, value, _EXPLICIT, _EXPLICIT)
-        extra = [(k, v, _DEFAULT) for k, v in defaults.items() if k not in _KNOWN and k not in _META_DEFAULTS]
+        extra: List[Tuple[str, Any, str]] = [(k, v, _DEFAULT) for k, v in defaults.items() if k not in _KNOWN and k not in _META_DEFAULTS]
         extra += [(k, v, _DEFAULT) for k, v in pairs(defaults.get("options"), "options", _DEFAULT)]
-        extra += [(k, v, snap.source(section)) for k, v in psec.items()  # type: ignore
-                  if k not in _KNOWN and not k.startswith(_HEADER)]
+        extra += file_options
         for key, names in (defaults.get("option_env") or {}).items():  # provider options read from env
             for var in names_of(names):
-                raw = self.environ.get(var)
-                if raw and raw.strip():
-                    extra.append((key, raw.strip(), f"env:{var}"))
+                env_value = self.environ.get(var)
+                if env_value and env_value.strip():
+                    extra.append((key, env_value.strip(), f"env:{var}"))
                     break
         extra += [(k, v, _EXPLICIT) for k, v in pairs(explicit.get("options"), "options", _EXPLICIT)]
         extra += [(k, v, _EXPLICIT) for k, v in explicit.items() if k not in _KNOWN]

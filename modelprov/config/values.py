@@ -16,10 +16,10 @@ import re
 from dataclasses import fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from . import file as _cf
 from .._redact import SECRET_HEADERS, redact, register_secret
 from ..exceptions import ConfigurationError
 from ..types import ProviderConfig
+from . import file as _cf
 
 __all__ = [
     "BAD_NAME",
@@ -270,7 +270,7 @@ def to_text(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return ", ".join(os.fspath(v) for v in value)
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return os.fsdecode(value)
     return str(value)
 
 

@@ -1,47 +1,30 @@
-"""``ModelProvider``: the provider base class and the codec machinery under it.
+"""``ModelProvider``: the provider base class, a codec, and ``CallEngine``, what runs its calls.
 
 A provider is a *codec*: subclasses write pure hooks that turn a
 :class:`~modelprov.types.ChatRequest` into an :class:`~modelprov.types.HTTPRequest`
-and turn response bodies and stream events back into modelprov types. This
-module runs those hooks over the transport, the retry policy and the circuit
-breaker, so no provider does I/O of its own and every cross-cutting concern
-lives in one place.
+and turn response bodies and stream events back into modelprov types, map
+error bodies to exceptions and validate arguments. A provider does no I/O and
+imports no I/O layer: its public calls (:meth:`ModelProvider.generate`,
+:meth:`~ModelProvider.stream`, :meth:`~ModelProvider.embed`,
+:meth:`~ModelProvider.list_models` and the async twins) validate, make the
+call's :class:`~modelprov.deadline.Deadline` and hand the request to
+``self.engine``, any object implementing :class:`CallEngine` (the transport,
+retry policy and circuit breaker live there, in :mod:`modelprov.engine`).
 
-Subclasses set the class attributes (``name``, ``capabilities``,
-``default_base_url`` ...) and implement the hooks listed in
-:class:`ModelProvider`. A provider that does not speak HTTP (the mock)
-overrides :meth:`ModelProvider._chat`, :meth:`ModelProvider._open_stream` and
-friends instead.
+The registry and the client bind an engine when they create a provider; a
+provider constructed directly is bound with ``modelprov.engine.bind(provider,
+...)``. Subclasses set the class attributes (``name``, ``capabilities``,
+``default_base_url`` ...) and implement the codec hooks. A provider that does
+not speak HTTP (the mock) sets ``uses_http = False`` and implements the
+``local_*`` hooks instead; the engine runs those under the same retry policy
+and breaker.
 """
 
-import threading
-import time
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    AsyncIterator,
-    Callable,
-    ClassVar,
-    Dict,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    Union,
-)
+from typing import Any, AsyncIterator, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple, Union, cast
 
-from .._log import get_logger
-from ..exceptions import (
-    ConfigurationError,
-    ModelProvError,
-    ProviderConnectionError,
-    ProviderTimeoutError,
-    ResponseError,
-    UnsupportedFeatureError,
-    ValidationError,
-)
+from ..deadline import Deadline
+from ..exceptions import ConfigurationError, ModelProvError, ProviderConnectionError, ResponseError, UnsupportedFeatureError, ValidationError
+from ..stream_handle import ProviderStream
 from ..types import (
     ChatRequest,
     EmbeddingResponse,
@@ -53,18 +36,16 @@ from ..types import (
     ProviderConfig,
     StreamChunk,
 )
-from .request import build_chat_request_object, call_timeout as _call_timeout
-from ._stream import ChunkStream
-from .unsupported import apply_unsupported, learn_unsupported
+from .request import build_chat_request_object, pop_timeout
+from .unsupported import apply_unsupported
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..circuit_breaker import CircuitBreaker
-    from ..retry import RetryPolicy
-    from ..transport.requests_transport import Transport
+__all__ = ["CallEngine", "ModelProvider", "Records", "StreamDecoder", "UnboundEngine"]
 
-__all__ = ["ModelProvider", "StreamDecoder"]
+#: Messages as the public calls take them: one message (a string, dict or Message) or a list.
+Messages = Union[MessageInput, Sequence[MessageInput]]
+#: A list the engine appends one record to per retried attempt (see :func:`modelprov.retry.call_with_retry`).
+Records = List[Dict[str, Any]]
 
-log = get_logger("providers")
 
 class StreamDecoder:
     """Turns one stream's events into :class:`StreamChunk` objects.
@@ -92,14 +73,84 @@ class StreamDecoder:
         return []
 
 
+class CallEngine(Protocol):
+    """What runs a provider's calls: codec -> transport under retry, breaker and the call's deadline.
+
+    :class:`modelprov.engine.Engine` is the implementation. ``retries``, when
+    given, is a list the engine appends one record to per attempt that was
+    retried (the caller's explicit attempt log; nothing is kept per thread).
+    """
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The monotonic clock deadlines of this provider's calls are measured with."""
+        ...  # pragma: no cover - protocol
+
+    def chat(self, provider: "ModelProvider", req: ChatRequest, deadline: Deadline, *, retries: Optional[Records] = None) -> ModelResponse:
+        """Send ``req`` and return the whole answer."""
+        ...  # pragma: no cover - protocol
+
+    def stream(self, provider: "ModelProvider", req: ChatRequest, deadline: Deadline, *, retries: Optional[Records] = None) -> ProviderStream:
+        """A stream of ``req``'s answer (nothing is sent before the first ``next()``)."""
+        ...  # pragma: no cover - protocol
+
+    def embed(
+        self, provider: "ModelProvider", inputs: List[str], model: str, options: Dict[str, Any], deadline: Deadline, *, retries: Optional[Records] = None
+    ) -> EmbeddingResponse:
+        """Embed ``inputs`` (validated) with ``model``."""
+        ...  # pragma: no cover - protocol
+
+    def list_models(self, provider: "ModelProvider", deadline: Deadline) -> List[ModelInfo]:
+        """Every model the provider reports (following pagination)."""
+        ...  # pragma: no cover - protocol
+
+    async def achat(self, provider: "ModelProvider", req: ChatRequest, deadline: Deadline) -> ModelResponse:
+        """:meth:`chat` on a worker thread, awaited."""
+        ...  # pragma: no cover - protocol
+
+    def astream(self, provider: "ModelProvider", req: ChatRequest, deadline: Deadline) -> AsyncIterator[StreamChunk]:
+        """:meth:`stream` iterated on a worker thread; cancelling or breaking out closes it."""
+        ...  # pragma: no cover - protocol
+
+    async def aembed(self, provider: "ModelProvider", inputs: List[str], model: str, options: Dict[str, Any], deadline: Deadline) -> EmbeddingResponse:
+        """:meth:`embed` on a worker thread, awaited."""
+        ...  # pragma: no cover - protocol
+
+    def close(self) -> None:
+        """Release the connections the engine opened; the next call opens new ones."""
+        ...  # pragma: no cover - protocol
+
+
+class UnboundEngine:
+    """The engine of a provider nobody bound: any call raises :class:`ConfigurationError` saying how to bind one."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)  # copy, pickle and friends probe dunders
+        raise ConfigurationError(
+            "this provider has no call engine: it was constructed directly",
+            hint="use modelprov.get_registry().get(name), Client().provider(name), "
+            "or modelprov.engine.bind(provider, ...) before calling it",
+        )
+
+
+_UNBOUND = cast(CallEngine, UnboundEngine())
+
+
 class ModelProvider:
-    """Base class of every provider.
+    """Base class of every provider: a codec, with thin entry points into its bound engine.
 
     Class attributes describe the provider; instances hold a resolved
-    :class:`ProviderConfig`. Public calls: :meth:`generate`, :meth:`stream`,
-    :meth:`embed`, :meth:`list_models`, :meth:`validate_config`, and the async
-    twins :meth:`agenerate` / :meth:`astream` / :meth:`aembed`, which run the
-    same blocking code on the async bridge.
+    :class:`ProviderConfig` and ``engine`` (a :class:`CallEngine`). Public
+    calls: :meth:`generate`, :meth:`stream`, :meth:`embed`,
+    :meth:`list_models`, :meth:`validate_config`, and the async twins
+    :meth:`agenerate` / :meth:`astream` / :meth:`aembed`, which run the same
+    blocking code on the async bridge. Each call's ``timeout`` (else the
+    config's ``timeout``) is its overall deadline, every attempt and retry
+    wait included.
     """
 
     name: ClassVar[str] = ""
@@ -112,22 +163,12 @@ class ModelProvider:
     option_env: ClassVar[Dict[str, Tuple[str, ...]]] = {}
     requires_api_key: ClassVar[bool] = False
     stream_format: ClassVar[str] = "sse"
-    #: False for providers that do no HTTP at all (the mock).
+    #: False for providers that do no HTTP at all (the mock): the engine calls the ``local_*`` hooks.
     uses_http: ClassVar[bool] = True
     #: Hint added to connection errors (e.g. "is the local server running?").
     connection_hint: ClassVar[Optional[str]] = None
 
-    def __init__(
-        self,
-        config: Optional[ProviderConfig] = None,
-        *,
-        transport: "Optional[Transport]" = None,
-        retry: "Optional[RetryPolicy]" = None,
-        breaker: "Optional[CircuitBreaker]" = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        on_retry: Optional[Callable[[Dict[str, Any], BaseException], None]] = None,
-    ) -> None:
+    def __init__(self, config: Optional[ProviderConfig] = None) -> None:
         if config is None:
             config = ProviderConfig(name=self.name, base_url=self.default_base_url, default_model=self.default_model)
         if config.base_url is None and self.default_base_url:
@@ -135,19 +176,8 @@ class ModelProvider:
         if config.default_model is None and self.default_model:
             config = config.with_overrides(default_model=self.default_model)
         self.config = config
-        self._transport = transport
-        self._retry = retry
-        self._breaker = breaker
-        self._sleep = sleep
-        self._clock = clock
-        self._on_retry = on_retry
-        #: The transport this provider built with its auth headers inside (``_with_auth`` adds none then).
-        self._authed_transport: "Optional[Transport]" = None
-        #: ``(config, headers)``: config headers + auth headers, computed once per config object.
-        self._auth_cache: Optional[Tuple[ProviderConfig, Dict[str, str]]] = None
-        self._lock = threading.Lock()
-        #: model -> {option: reason} learned from the provider's own rejections (drop_unsupported).
-        self._learned: Dict[str, Dict[str, str]] = {}
+        #: What runs this provider's calls; set by :func:`modelprov.engine.bind` (the registry and client bind one).
+        self.engine: CallEngine = _UNBOUND
 
     # ------------------------------------------------------------------ info
     @classmethod
@@ -252,8 +282,25 @@ class ModelProvider:
         """Models on this page and the cursor of the next page (or ``None``)."""
         raise NotImplementedError
 
-    # ------------------------------------------------------------ public API
-    def make_request(self, messages: Union[MessageInput, Sequence[MessageInput]], *, model: Optional[str] = None, stream: bool = False, **options: Any) -> ChatRequest:
+    # ---------------------------------------------- hooks of providers without HTTP
+    def local_chat(self, req: ChatRequest, attempt: int) -> ModelResponse:  # pragma: no cover - abstract
+        """(``uses_http = False``) The answer to ``req``; ``attempt`` counts from 1 (retries call it again)."""
+        raise NotImplementedError
+
+    def local_chunks(self, req: ChatRequest, response: ModelResponse) -> Iterator[StreamChunk]:  # pragma: no cover
+        """(``uses_http = False``) ``response`` as the chunks a stream of ``req`` yields."""
+        raise NotImplementedError
+
+    def local_embed(self, inputs: List[str], model: str, options: Dict[str, Any]) -> EmbeddingResponse:  # pragma: no cover
+        """(``uses_http = False``) Embeddings of ``inputs``."""
+        raise NotImplementedError
+
+    def local_models(self) -> List[ModelInfo]:  # pragma: no cover - abstract
+        """(``uses_http = False``) The models this provider offers."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ validation
+    def make_request(self, messages: Messages, *, model: Optional[str] = None, stream: bool = False, **options: Any) -> ChatRequest:
         """Validate arguments into a :class:`ChatRequest` and check capabilities (no I/O)."""
         req = build_chat_request_object(messages, model=model or self.config.default_model, stream=stream, provider=self.instance_name, **options)
         self._check_features(req)
@@ -277,24 +324,8 @@ class ModelProvider:
         if any(m.images for m in req.messages):
             self.require("vision")
 
-    def generate(self, messages: Union[MessageInput, Sequence[MessageInput]], *, model: Optional[str] = None, **options: Any) -> ModelResponse:
-        """Send a chat request and return the whole answer."""
-        timeout = _call_timeout(options)
-        req = self.make_request(messages, model=model, **options)
-        return self._chat(req, timeout=timeout)
-
-    def stream(self, messages: Union[MessageInput, Sequence[MessageInput]], *, model: Optional[str] = None, **options: Any) -> ChunkStream:
-        """Send a chat request and yield :class:`StreamChunk` objects as they arrive.
-
-        The returned iterator has ``close()`` and a thread-safe ``abort()``.
-        Validation happens here, before the first ``next()``.
-        """
-        timeout = _call_timeout(options)
-        req = self.make_request(messages, model=model, stream=True, **options)
-        return self._open_stream(req, timeout=timeout)
-
-    def embed(self, inputs: Union[str, Sequence[str]], *, model: Optional[str] = None, **options: Any) -> EmbeddingResponse:
-        """Embed one string or a list of strings."""
+    def embed_inputs(self, inputs: Union[str, Sequence[str]], model: Optional[str]) -> Tuple[List[str], str]:
+        """Validate an embeddings call: ``(inputs as a list, model)`` (no I/O)."""
         self.require("embeddings")
         if isinstance(inputs, str):
             items = [inputs]
@@ -307,194 +338,58 @@ class ModelProvider:
         use_model = model or self.config.default_model
         if not use_model:
             raise ValidationError(f"no model given for {self.instance_name} embeddings")
-        timeout = _call_timeout(options)
-        return self._embed(items, use_model, options, timeout=timeout)
+        return items, use_model
+
+    def deadline(self, timeout: Optional[float] = None) -> Deadline:
+        """A call's deadline: ``timeout`` seconds from now, else the config's ``timeout`` (``None``: none)."""
+        return Deadline(self.config.timeout if timeout is None else timeout, clock=self.engine.clock)
+
+    # ------------------------------------------------------------ public API
+    def generate(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> ModelResponse:
+        """Send a chat request and return the whole answer (``timeout=`` bounds the whole call)."""
+        deadline = self.deadline(pop_timeout(options))
+        req = self.make_request(messages, model=model, **options)
+        return self.engine.chat(self, req, deadline)
+
+    def stream(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> ProviderStream:
+        """Send a chat request and yield :class:`StreamChunk` objects as they arrive.
+
+        The returned iterator has ``close()`` and a thread-safe ``abort()``.
+        Validation happens here, before the first ``next()``.
+        """
+        deadline = self.deadline(pop_timeout(options))
+        req = self.make_request(messages, model=model, stream=True, **options)
+        return self.engine.stream(self, req, deadline)
+
+    def embed(self, inputs: Union[str, Sequence[str]], *, model: Optional[str] = None, **options: Any) -> EmbeddingResponse:
+        """Embed one string or a list of strings."""
+        items, use_model = self.embed_inputs(inputs, model)
+        deadline = self.deadline(pop_timeout(options))
+        return self.engine.embed(self, items, use_model, options, deadline)
 
     def list_models(self) -> List[ModelInfo]:
         """All models the provider reports (following pagination)."""
         self.require("list_models")
-        return self._list_models()
+        return self.engine.list_models(self, self.deadline())
 
-    async def agenerate(self, messages: Union[MessageInput, Sequence[MessageInput]], *, model: Optional[str] = None, **options: Any) -> ModelResponse:
+    async def agenerate(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> ModelResponse:
         """Async twin of :meth:`generate` (runs on the async bridge's threads)."""
-        from ..async_bridge import get_bridge
-
-        import functools
-
-        timeout = _call_timeout(options)
+        deadline = self.deadline(pop_timeout(options))
         req = self.make_request(messages, model=model, **options)
-        return await get_bridge().run(functools.partial(self._chat, req, timeout=timeout))
+        return await self.engine.achat(self, req, deadline)
 
-    def astream(self, messages: Union[MessageInput, Sequence[MessageInput]], *, model: Optional[str] = None, **options: Any) -> AsyncIterator[StreamChunk]:
+    def astream(self, messages: Messages, *, model: Optional[str] = None, **options: Any) -> AsyncIterator[StreamChunk]:
         """Async twin of :meth:`stream`; cancelling or breaking out closes the HTTP stream."""
-        from ..async_bridge import get_bridge
-
-        stream = self.stream(messages, model=model, **options)
-        return get_bridge().iterate(lambda: stream)
+        deadline = self.deadline(pop_timeout(options))
+        req = self.make_request(messages, model=model, stream=True, **options)
+        return self.engine.astream(self, req, deadline)
 
     async def aembed(self, inputs: Union[str, Sequence[str]], *, model: Optional[str] = None, **options: Any) -> EmbeddingResponse:
         """Async twin of :meth:`embed`."""
-        from ..async_bridge import get_bridge
-
-        import functools
-
-        return await get_bridge().run(functools.partial(self.embed, inputs, model=model, **options))
+        items, use_model = self.embed_inputs(inputs, model)
+        deadline = self.deadline(pop_timeout(options))
+        return await self.engine.aembed(self, items, use_model, options, deadline)
 
     def close(self) -> None:
         """Release the provider's connections; the next call opens new ones."""
-        with self._lock:
-            transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.close()
-
-    # --------------------------------------------------------- HTTP plumbing
-    def _get_transport(self) -> "Transport":
-        transport = self._transport
-        if transport is None:
-            with self._lock:
-                if self._transport is None:
-                    from ..transport.requests_transport import Transport
-
-                    # Keys change only by building a new provider: the auth headers go into
-                    # the transport's base headers once instead of into every request.
-                    self._transport = Transport.from_config(
-                        self.config, error_parser=self.parse_error, auth_headers=self._base_headers()
-                    )
-                    self._authed_transport = self._transport
-                transport = self._transport
-        return transport
-
-    def _get_retry(self) -> "RetryPolicy":
-        if self._retry is None:
-            from ..retry import RetryPolicy
-
-            self._retry = RetryPolicy()
-        return self._retry
-
-    def _base_headers(self) -> Dict[str, str]:
-        """Config headers overlaid with :meth:`auth_headers`, cached per config object."""
-        cache = self._auth_cache
-        config = self.config
-        if cache is None or cache[0] is not config:
-            headers = dict(config.headers)
-            headers.update(self.auth_headers())
-            cache = self._auth_cache = (config, headers)
-        return cache[1]
-
-    def _with_auth(self, request: HTTPRequest) -> HTTPRequest:
-        """``request`` with the config and auth headers (its own headers win).
-
-        Unchanged when it goes through the transport this provider built,
-        which already sends them with every request.
-        """
-        transport = self._transport
-        cache = self._auth_cache
-        if transport is not None and transport is self._authed_transport and cache is not None and cache[0] is self.config:
-            return request
-        headers = dict(self._base_headers())
-        headers.update(request.headers)
-        return HTTPRequest(request.method, request.path, headers, request.json, request.params, request.stream)
-
-    def _policy_for(self, timeout: Optional[float]) -> "RetryPolicy":
-        """The retry policy, with its deadline tightened to a per-call ``timeout``."""
-        policy = self._get_retry()
-        if timeout is not None and (policy.deadline is None or timeout < policy.deadline):
-            policy = policy.with_(deadline=timeout)
-        return policy
-
-    def _guarded(self, fn: Callable[[int], Any], timeout: Optional[float] = None) -> Any:
-        """Run ``fn(attempt)`` under the retry policy, each attempt under the breaker.
-
-        ``timeout`` bounds the whole call, every attempt and wait included.
-        """
-        from ..retry import call_with_retry
-
-        breaker = self._breaker
-
-        def attempt(n: int) -> Any:
-            permit = breaker.acquire() if breaker is not None else None
-            try:
-                result = fn(n)
-            except BaseException as exc:
-                if permit is not None:
-                    permit.record(exc)
-                self.add_connection_hint(exc)
-                raise
-            if permit is not None:
-                permit.success()
-            return result
-
-        return call_with_retry(
-            self._policy_for(timeout), attempt, sleep=self._sleep, clock=self._clock, on_retry=self._on_retry, provider=self.instance_name
-        )
-
-    def _call(self, request: HTTPRequest, timeout: Optional[float], handle: Callable[[Any], Any]) -> Any:
-        """Send ``request`` under retry + breaker and hand the response to ``handle``."""
-        self.validate_config()
-        request = self._with_auth(request)
-        transport = self._get_transport()
-        clock = self._clock
-        start = clock()
-
-        def send(n: int) -> Any:
-            left = None if timeout is None else timeout - (clock() - start)
-            if left is not None and left <= 0:
-                raise ProviderTimeoutError(f"call timeout of {timeout:g}s exceeded", provider=self.instance_name)
-            return handle(transport.send(request, timeout=left, attempt=n))
-
-        return self._guarded(send, timeout)
-
-    def _finish_response(self, response: Any, result: Any) -> Any:
-        if getattr(result, "provider", "x") is None:
-            result.provider = self.instance_name
-        if hasattr(result, "request_id") and result.request_id is None:
-            result.request_id = response.request_id
-        if hasattr(result, "latency_s") and result.latency_s is None:
-            result.latency_s = response.latency_s
-        return result
-
-    def _chat(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ModelResponse:
-        def handle(response: Any) -> ModelResponse:
-            result = self.parse_chat_response(response.json())
-            return self._finish_response(response, result)
-
-        start = self._clock()
-        while True:
-            left = None if timeout is None else max(timeout - (self._clock() - start), 1e-3)
-            try:
-                result: ModelResponse = self._call(self.build_chat_request(req), left, handle)
-            except UnsupportedFeatureError as exc:
-                req = learn_unsupported(self, req, exc)  # resend once without the rejected option
-                continue
-            if req.dropped:
-                result.dropped_options = list(req.dropped)
-            return result
-
-    def _embed(self, inputs: List[str], model: str, options: Dict[str, Any], *, timeout: Optional[float] = None) -> EmbeddingResponse:
-        http = self.build_embed_request(inputs, model, options)
-
-        def handle(response: Any) -> EmbeddingResponse:
-            result = self.parse_embed_response(response.json())
-            if len(result.embeddings) != len(inputs):
-                raise ResponseError(
-                    f"asked for {len(inputs)} embeddings, got {len(result.embeddings)}", provider=self.instance_name
-                )
-            return self._finish_response(response, result)
-
-        return self._call(http, timeout, handle)
-
-    def _list_models(self) -> List[ModelInfo]:
-        models: List[ModelInfo] = []
-        cursor: Optional[str] = None
-        seen = set()
-        for _ in range(1000):  # hard bound on pages
-            page, cursor = self._call(self.build_models_request(cursor), None, lambda r: self.parse_models_response(r.json()))
-            models.extend(page)
-            if not cursor or cursor in seen:
-                break
-            seen.add(cursor)
-        return models
-
-    def _open_stream(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ChunkStream:
-        return ChunkStream(self, req, timeout=timeout)
-
+        self.engine.close()

@@ -19,8 +19,10 @@
   ``developer`` messages are accepted like ``system`` ones.
 * Every request is recorded in :attr:`MockProvider.requests`.
 
-Scripted errors go through the same retry policy and circuit breaker as a
-real provider, so users can test their retry and fallback handling offline.
+The mock does no HTTP (``uses_http = False``): its engine calls the
+``local_*`` hooks instead of a transport, under the same retry policy, circuit
+breaker and deadline as a real provider, so scripted errors let users test
+their retry and fallback handling offline.
 """
 
 import hashlib
@@ -29,7 +31,7 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
+from typing import Any, Deque, Dict, Iterator, List, Optional
 
 from ..exceptions import ModelProvError, ValidationError
 from ..types import (
@@ -38,6 +40,7 @@ from ..types import (
     ModelInfo,
     ModelResponse,
     ProviderCapabilities,
+    ProviderConfig,
     ReasoningDelta,
     ReasoningPart,
     StreamChunk,
@@ -56,39 +59,6 @@ _REPLY_KEYS = frozenset({"text", "tool_calls", "finish_reason", "reasoning", "re
 
 def _words(text: str) -> int:
     return len(text.split())
-
-
-class _MockStream:
-    """Iterator over scripted/echo chunks with the same ``close``/``abort`` surface as HTTP streams."""
-
-    def __init__(self, make: Callable[[], Iterator[StreamChunk]]) -> None:
-        self._make = make
-        self._it: Optional[Iterator[StreamChunk]] = None
-        self._closed = False
-
-    def __iter__(self) -> "_MockStream":
-        return self
-
-    def __next__(self) -> StreamChunk:
-        if self._closed:
-            raise StopIteration
-        if self._it is None:
-            self._it = self._make()
-        return next(self._it)
-
-    def __enter__(self) -> "_MockStream":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def abort(self) -> None:
-        """Stop the stream (nothing blocks in the mock, so this is close())."""
-        self._closed = True
-
-    def close(self) -> None:
-        """Stop the stream."""
-        self._closed = True
 
 
 class MockProvider(ModelProvider):
@@ -110,8 +80,8 @@ class MockProvider(ModelProvider):
     default_model = "echo"
     uses_http = False
 
-    def __init__(self, config: Any = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Optional[ProviderConfig] = None) -> None:
+        super().__init__(config)
         self._queue: Deque[Any] = deque()
         self._qlock = threading.Lock()
         #: Every :class:`ChatRequest` this provider received, oldest first.
@@ -232,35 +202,31 @@ class MockProvider(ModelProvider):
     def validate_config(self) -> None:
         """The mock needs no key and no URL."""
 
-    def _record(self, req: ChatRequest) -> None:
-        with self._qlock:
-            self.requests.append(req)
+    def local_chat(self, req: ChatRequest, attempt: int) -> ModelResponse:
+        """The next scripted reply (or the echo); the request is recorded once, on its first attempt."""
+        if attempt == 1:
+            with self._qlock:
+                self.requests.append(req)
+        return self._answer(req)
 
-    def _chat(self, req: ChatRequest, *, timeout: Optional[float] = None) -> ModelResponse:
-        self._record(req)
-        return self._guarded(lambda n: self._answer(req))
+    def local_chunks(self, req: ChatRequest, response: ModelResponse) -> Iterator[StreamChunk]:
+        """``response`` streamed: reasoning and refusal word by word, then the text, tool calls in two halves, the finish."""
+        base: Dict[str, Any] = dict(model=response.model, provider=self.instance_name, id=response.id)
+        for chunk in _reasoning_chunks(response):
+            yield StreamChunk(**chunk, **base)
+        for piece in _WORDS.findall(response.refusal or ""):
+            yield StreamChunk(refusal=piece, **base)
+        for piece in _WORDS.findall(response.text):
+            yield StreamChunk(text=piece, **base)
+        for i, call in enumerate(response.tool_calls):
+            args = json.dumps(call.arguments)
+            half = len(args) // 2
+            yield StreamChunk(tool_calls=[ToolCallDelta(index=i, id=call.id, name=call.name, arguments=args[:half])], **base)
+            yield StreamChunk(tool_calls=[ToolCallDelta(index=i, arguments=args[half:])], **base)
+        yield StreamChunk(finish_reason=response.finish_reason, native_finish_reason=response.native_finish_reason, usage=response.usage, **base)
 
-    def _open_stream(self, req: ChatRequest, *, timeout: Optional[float] = None) -> Any:
-        def chunks() -> Iterator[StreamChunk]:
-            self._record(req)
-            resp = self._guarded(lambda n: self._answer(req))
-            base = dict(model=resp.model, provider=self.instance_name, id=resp.id)
-            for chunk in _reasoning_chunks(resp):
-                yield StreamChunk(**chunk, **base)
-            for piece in _WORDS.findall(resp.refusal or ""):
-                yield StreamChunk(refusal=piece, **base)
-            for piece in _WORDS.findall(resp.text):
-                yield StreamChunk(text=piece, **base)
-            for i, call in enumerate(resp.tool_calls):
-                args = json.dumps(call.arguments)
-                half = len(args) // 2
-                yield StreamChunk(tool_calls=[ToolCallDelta(index=i, id=call.id, name=call.name, arguments=args[:half])], **base)
-                yield StreamChunk(tool_calls=[ToolCallDelta(index=i, arguments=args[half:])], **base)
-            yield StreamChunk(finish_reason=resp.finish_reason, native_finish_reason=resp.native_finish_reason, usage=resp.usage, **base)
-
-        return _MockStream(chunks)
-
-    def _embed(self, inputs: List[str], model: str, options: Dict[str, Any], *, timeout: Optional[float] = None) -> EmbeddingResponse:
+    def local_embed(self, inputs: List[str], model: str, options: Dict[str, Any]) -> EmbeddingResponse:
+        """Deterministic vectors from each input's SHA-256 (``dimensions`` option, default 8)."""
         dims = options.get("dimensions", 8)
         if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 4096:
             raise ValidationError("dimensions must be an integer from 1 to 4096")
@@ -271,7 +237,8 @@ class MockProvider(ModelProvider):
         usage = Usage(input_tokens=sum(_words(t) for t in inputs), output_tokens=0)
         return EmbeddingResponse(embeddings=vectors, model=model, provider=self.instance_name, usage=usage, latency_s=0.0)
 
-    def _list_models(self) -> List[ModelInfo]:
+    def local_models(self) -> List[ModelInfo]:
+        """``echo`` and ``scripted``."""
         return [ModelInfo(id=m, provider=self.instance_name, name=f"mock {m}") for m in MODELS]
 
 

@@ -13,12 +13,12 @@ from ..types import REASONING_EFFORTS, ChatRequest, MessageInput, Tool, normaliz
 __all__ = [
     "DROPPABLE_FIELDS",
     "build_chat_request_object",
-    "call_timeout",
     "drop_option",
     "normalize_reasoning",
     "normalize_response_format",
     "normalize_tool_choice",
     "option_present",
+    "pop_timeout",
 ]
 
 
@@ -165,8 +165,8 @@ def build_chat_request_object(
     opts: Dict[str, Any] = dict(provider_options or {})
     opts.update(extra)
     if (
-        temperature is None and top_p is None and stop is None and seed is None and tools is None
-        and tool_choice is None and response_format is None and reasoning is None and cache is None and (max_tokens is None or type(max_tokens) is int and max_tokens >= 1)
+        temperature is None and top_p is None and stop is None and seed is None and tools is None and tool_choice is None
+        and response_format is None and reasoning is None and cache is None and (max_tokens is None or type(max_tokens) is int and max_tokens >= 1)
     ):  # fmt: skip
         # Fast path: a plain call (messages, maybe system and max_tokens) needs no other checks.
         return ChatRequest(
@@ -224,13 +224,8 @@ def drop_option(req: ChatRequest, name: str) -> ChatRequest:
     return replace(req, **changes)
 
 
-def call_timeout(options: Dict[str, Any]) -> Optional[float]:
-    """Pop and check the per-call ``timeout``; refuse a ``stream`` option (use stream())."""
+def pop_timeout(options: Dict[str, Any]) -> Any:
+    """Pop the per-call ``timeout`` from ``options`` (checked once, by the call's Deadline); refuse a ``stream`` option."""
     if "stream" in options:
         raise ValidationError("pass no 'stream' option: call stream() for a stream, generate() for a whole answer")
-    timeout = options.pop("timeout", None)
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValidationError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    return float(timeout)
+    return options.pop("timeout", None)

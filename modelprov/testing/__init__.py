@@ -1,4 +1,12 @@
-"""Offline testing helpers: a loopback fake server that speaks every provider's wire protocol.
+"""Offline testing helpers: a loopback fake server that speaks every provider's wire protocol,
+and an in-process mock transport.
+
+:class:`MockTransport` (see :mod:`modelprov.testing.mock_transport`) replaces
+the network without sockets: ``Client(transport=MockTransport(handler))``,
+where ``handler(request)`` returns a status, headers and a body or a list of
+chunks. Use it for codec, engine and application logic; use
+:class:`FakeServer` when the test is about real sockets (timeouts, resets,
+connection reuse).
 
 Standard library only, so it works in your own test suite without extra
 dependencies. :class:`FakeServer` listens on ``127.0.0.1`` (a free port),
@@ -45,7 +53,7 @@ from ._anthropic import (
     anthropic_stream_error_events,
     anthropic_stream_events,
 )
-from ._common import PROTOCOLS, normalize_usage, sse_comment, sse_event, split_text, split_utf8
+from ._common import PROTOCOLS, normalize_usage, split_text, split_utf8, sse_comment, sse_event
 from ._ollama import (
     ollama_chat,
     ollama_embed,
@@ -58,10 +66,10 @@ from ._openai import (
     openai_completion,
     openai_embeddings,
     openai_error_body,
-    openai_unsupported_body,
     openai_models,
     openai_stream_error_events,
     openai_stream_events,
+    openai_unsupported_body,
 )
 from .factories import (
     chat_reply,
@@ -71,6 +79,7 @@ from .factories import (
     raw_reply,
     stream_error_reply,
 )
+from .mock_transport import MockReply, MockRequest, MockResponse, MockTransport
 from .protocols import (
     chat_body,
     chat_stream,
@@ -86,6 +95,10 @@ __all__ = [
     "PROTOCOLS",
     "FakeServer",
     "Headers",
+    "MockReply",
+    "MockRequest",
+    "MockResponse",
+    "MockTransport",
     "Payload",
     "RecordedRequest",
     "Reply",

@@ -26,8 +26,8 @@ from ._common import (
     native_finish_reason,
     normalize_tool_calls,
     normalize_usage,
-    sse_event,
     split_text,
+    sse_event,
 )
 
 __all__ = [

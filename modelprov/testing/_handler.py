@@ -9,24 +9,39 @@ noticed within a few tens of milliseconds, and they wake at once when the
 server stops.
 """
 
+import io
 import json
 import select
 import socket
 import socketserver
 import struct
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import Any, List, Optional, Protocol, Tuple
 from urllib.parse import parse_qs
 
 from .._log import get_logger
 from .replies import Headers, Payload, RecordedRequest, Reply
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import FakeServer
 
-__all__ = ["FakeHTTPServer", "FakeHandler", "POLL_INTERVAL"]
+class Owner(Protocol):
+    """What the handler needs from its :class:`~modelprov.testing.FakeServer` (no import: no cycle)."""
+
+    _stop: threading.Event
+
+    def _conn_opened(self, sock: socket.socket) -> None: ...  # pragma: no cover - protocol
+
+    def _conn_closed(self, sock: socket.socket) -> None: ...  # pragma: no cover - protocol
+
+    def _record(self, req: RecordedRequest) -> None: ...  # pragma: no cover - protocol
+
+    def _take(self, req: RecordedRequest) -> Tuple[Optional[Reply], Payload]: ...  # pragma: no cover - protocol
+
+    def _note_disconnect(self, during_reply: bool) -> None: ...  # pragma: no cover - protocol
+
+__all__ = ["FakeHTTPServer", "FakeHandler", "Owner", "POLL_INTERVAL"]
 
 log = get_logger("testing")
 
@@ -44,7 +59,7 @@ class FakeHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def __init__(self, address: Tuple[str, int], fake: "FakeServer") -> None:
+    def __init__(self, address: Tuple[str, int], fake: Owner) -> None:
         self.fake = fake
         super().__init__(address, FakeHandler)
 
@@ -72,7 +87,7 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.fake: "FakeServer" = self.server.fake  # type: ignore[attr-defined]
+        self.fake: Owner = self.server.fake  # type: ignore[attr-defined]
         self._in_reply = False
         self._gone = False
         self._closed_by_us = False
@@ -93,7 +108,7 @@ class FakeHandler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("FakeServer: " + format, *args)
 
     # -- request side -------------------------------------------------------------------------
@@ -177,7 +192,17 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self.send_header("Transfer-Encoding", "chunked")
             if mode == "raw":
                 self.send_header("Connection", "close")
-        self.end_headers()
+        trickle = reply.trickle if reply else 0.0
+        if trickle and reply is not None and reply.trickle_headers:
+            real, self.wfile = self.wfile, io.BytesIO()  # capture the header block, then trickle it
+            try:
+                self.end_headers()
+            finally:
+                captured, self.wfile = self.wfile, real
+            if not self._send(captured.getvalue(), trickle):
+                return
+        else:
+            self.end_headers()
         if self.command == "HEAD":
             return
         drop_after = reply.drop_after if reply else None
@@ -192,9 +217,10 @@ class FakeHandler(BaseHTTPRequestHandler):
             if i and chunk_delay and not self._pause(chunk_delay):
                 return
             if mode == "fixed" and truncate:
-                self.wfile.write(unit[: len(unit) // 2])
+                self._send(unit[: len(unit) // 2], trickle)
                 return self._close_soft()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(unit), unit) if mode == "chunked" else unit)
+            if not self._send(b"%x\r\n%s\r\n" % (len(unit), unit) if mode == "chunked" else unit, trickle):
+                return
         if drop_after is not None:
             return self._drop()
         if stall_after is not None:
@@ -202,9 +228,20 @@ class FakeHandler(BaseHTTPRequestHandler):
         if mode == "chunked":
             if truncate:
                 return self._close_soft()
-            self.wfile.write(b"0\r\n\r\n")
+            self._send(b"0\r\n\r\n", trickle)
         elif mode == "raw":
             self._close_soft()
+
+    def _send(self, data: bytes, trickle: float) -> bool:
+        """Write ``data`` at once, or one byte every ``trickle`` seconds; False if the client left meanwhile."""
+        if not trickle:
+            self.wfile.write(data)
+            return True
+        for i in range(len(data)):
+            if i and not self._pause(trickle):
+                return False
+            self.wfile.write(data[i : i + 1])
+        return True
 
     def _peer_closed(self) -> bool:
         """True when the client closed or reset the connection (pending data does not count)."""
@@ -217,7 +254,7 @@ class FakeHandler(BaseHTTPRequestHandler):
                     return False
             elif not select.select([sock], [], [], 0)[0]:  # pragma: no cover - Windows
                 return False
-            return sock.recv(1, socket.MSG_PEEK) == b""
+            return bool(sock.recv(1, socket.MSG_PEEK) == b"")
         except (OSError, ValueError):
             return True
 

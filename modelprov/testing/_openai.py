@@ -32,9 +32,9 @@ from ._common import (
     native_finish_reason,
     normalize_tool_calls,
     normalize_usage,
+    split_text,
     sse_comment,
     sse_event,
-    split_text,
 )
 
 __all__ = [

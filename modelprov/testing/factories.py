@@ -7,7 +7,8 @@ request it answers (``stream``, ``stream_options.include_usage``, ``model``,
 the Ollama endpoint) before choosing its shape.
 
 Every factory takes the fault-injection keywords ``delay``, ``chunk_delay``,
-``drop_after``, ``stall_after`` and ``truncate`` (see :mod:`.replies`).
+``drop_after``, ``stall_after``, ``truncate``, ``trickle`` and
+``trickle_headers`` (see :mod:`.replies`).
 """
 
 import json
@@ -86,6 +87,8 @@ def chat_reply(
     drop_after: Optional[int] = None,
     stall_after: Optional[int] = None,
     truncate: bool = False,
+    trickle: float = 0.0,
+    trickle_headers: bool = False,
 ) -> Reply:
     """A chat reply in ``protocol``'s shape; streamed when the request asks for it.
 
@@ -112,7 +115,7 @@ def chat_reply(
         return Payload(status, hdrs, body=encode_json(chat_body(protocol, text, tool_calls, **kw)))
 
     return Reply(render, path=path, delay=delay, chunk_delay=chunk_delay, drop_after=drop_after,
-                 stall_after=stall_after, truncate=truncate, label="chat:%s" % protocol)
+                 stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers, label="chat:%s" % protocol)
 
 
 def error_reply(
@@ -133,6 +136,8 @@ def error_reply(
     drop_after: Optional[int] = None,
     stall_after: Optional[int] = None,
     truncate: bool = False,
+    trickle: float = 0.0,
+    trickle_headers: bool = False,
 ) -> Reply:
     """An HTTP error reply.
 
@@ -166,7 +171,7 @@ def error_reply(
         defaults.append(("retry-after", str(value)))
     payload = Payload(status, merge_headers(defaults, headers), body=raw)
     return Reply(lambda req: payload, path=path, delay=delay, chunk_delay=chunk_delay, drop_after=drop_after,
-                 stall_after=stall_after, truncate=truncate, label="error:%d" % status)
+                 stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers, label="error:%d" % status)
 
 
 def stream_error_reply(
@@ -186,6 +191,8 @@ def stream_error_reply(
     drop_after: Optional[int] = None,
     stall_after: Optional[int] = None,
     truncate: bool = False,
+    trickle: float = 0.0,
+    trickle_headers: bool = False,
 ) -> Reply:
     """An HTTP 200 stream that fails part-way, whatever the request asked.
 
@@ -200,7 +207,7 @@ def stream_error_reply(
         return Payload(200, merge_headers(_defaults(protocol, True, request_id), headers), chunks=chunks)
 
     return Reply(render, path=path, delay=delay, chunk_delay=chunk_delay, drop_after=drop_after,
-                 stall_after=stall_after, truncate=truncate, label="stream_error:%s" % protocol)
+                 stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers, label="stream_error:%s" % protocol)
 
 
 def embeddings_reply(
@@ -216,6 +223,8 @@ def embeddings_reply(
     drop_after: Optional[int] = None,
     stall_after: Optional[int] = None,
     truncate: bool = False,
+    trickle: float = 0.0,
+    trickle_headers: bool = False,
 ) -> Reply:
     """An embeddings reply (OpenAI-family ``data[i].embedding`` or Ollama ``/api/embed``).
 
@@ -233,7 +242,7 @@ def embeddings_reply(
         return Payload(200, merge_headers(_defaults(protocol, False, request_id), headers), body=encode_json(body))
 
     return Reply(render, path=path, delay=delay, chunk_delay=chunk_delay, drop_after=drop_after,
-                 stall_after=stall_after, truncate=truncate, label="embeddings:%s" % protocol)
+                 stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers, label="embeddings:%s" % protocol)
 
 
 def models_reply(
@@ -249,6 +258,8 @@ def models_reply(
     drop_after: Optional[int] = None,
     stall_after: Optional[int] = None,
     truncate: bool = False,
+    trickle: float = 0.0,
+    trickle_headers: bool = False,
 ) -> Reply:
     """A model listing (OpenAI/compatible list, OpenRouter, Anthropic page, Ollama ``/api/tags``).
 
@@ -275,7 +286,7 @@ def models_reply(
         return Payload(200, hdrs, body=encode_json(body), final=not body["has_more"])
 
     return Reply(render, path=path, delay=delay, chunk_delay=chunk_delay, drop_after=drop_after,
-                 stall_after=stall_after, truncate=truncate, label="models:%s" % protocol)
+                 stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers, label="models:%s" % protocol)
 
 
 def raw_reply(
@@ -292,6 +303,8 @@ def raw_reply(
     *,
     stall_after: Optional[int] = None,
     chunked: bool = True,
+    trickle: float = 0.0,
+    trickle_headers: bool = False,
 ) -> Reply:
     """A fully manual reply: exactly these status, headers and bytes.
 
@@ -307,7 +320,7 @@ def raw_reply(
     if stall and stall_after is None:
         stall_after = 0
     return Reply(lambda req: payload, path=path, delay=delay, chunk_delay=chunk_delay, drop_after=drop_after,
-                 stall_after=stall_after, truncate=truncate, label="raw:%d" % status)
+                 stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers, label="raw:%d" % status)
 
 
 def no_reply_payload(req: RecordedRequest) -> Payload:

@@ -12,7 +12,11 @@ Fault semantics (applied by the server when it writes the payload):
 between chunk writes; ``drop_after=N`` closes the socket abruptly (RST) after
 N chunk writes; ``stall_after=N`` sends N chunks and then hangs until the
 client disconnects or the server stops; ``truncate`` ends a chunked body
-without its terminating zero-length chunk (a fixed body: sends half of it).
+without its terminating zero-length chunk (a fixed body: sends half of it);
+``trickle`` sends the body one byte at a time, ``trickle`` seconds apart (a
+server that is never silent long enough for a read timeout, so only a
+wall-clock deadline stops it), and with ``trickle_headers=True`` the status
+line and headers too.
 A fixed (``Content-Length``) body counts as one chunk, so ``drop_after=0`` /
 ``stall_after=0`` act right after the headers; an empty body with a fault is
 sent as an (unfinished) chunked body, since ``Content-Length: 0`` would
@@ -156,9 +160,11 @@ class Reply:
         drop_after: Optional[int] = None,
         stall_after: Optional[int] = None,
         truncate: bool = False,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
         label: str = "reply",
     ) -> None:
-        for name, value in (("delay", delay), ("chunk_delay", chunk_delay)):
+        for name, value in (("delay", delay), ("chunk_delay", chunk_delay), ("trickle", trickle)):
             if value < 0:
                 raise ValueError("%s must be >= 0" % name)
         for name, count in (("drop_after", drop_after), ("stall_after", stall_after)):
@@ -171,6 +177,8 @@ class Reply:
         self.drop_after = drop_after
         self.stall_after = stall_after
         self.truncate = bool(truncate)
+        self.trickle = float(trickle)
+        self.trickle_headers = bool(trickle_headers)
         self.label = label
         self.served = 0
 
@@ -180,6 +188,7 @@ class Reply:
 
     def __repr__(self) -> str:
         items = [("delay", self.delay or None), ("chunk_delay", self.chunk_delay or None),
-                 ("drop_after", self.drop_after), ("stall_after", self.stall_after), ("truncate", self.truncate or None)]
+                 ("drop_after", self.drop_after), ("stall_after", self.stall_after), ("truncate", self.truncate or None),
+                 ("trickle", self.trickle or None), ("trickle_headers", self.trickle_headers or None)]
         faults = ", ".join("%s=%r" % (k, v) for k, v in items if v is not None)
         return "Reply(%s, path=%r%s)" % (self.label, self.path, ", " + faults if faults else "")

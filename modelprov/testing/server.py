@@ -33,7 +33,7 @@ class FakeServer:
 
     Use as a context manager, or call :meth:`close`. See the package docstring
     for an example and :mod:`modelprov.testing.replies` for the fault options
-    (``delay``, ``chunk_delay``, ``drop_after``, ``stall_after``, ``truncate``)
+    (``delay``, ``chunk_delay``, ``drop_after``, ``stall_after``, ``truncate``, ``trickle``)
     that every ``add_*`` method accepts.
     """
 
@@ -47,6 +47,7 @@ class FakeServer:
         self._conns: Dict[socket.socket, threading.Thread] = {}
         self._disconnects = 0
         self._aborted = 0
+        self._accepted = 0
         self._closed = False
         self._httpd = FakeHTTPServer((host, port), self)
         self.host: str = host
@@ -141,6 +142,8 @@ class FakeServer:
         drop_after: Optional[int] = None,
         stall_after: Optional[int] = None,
         truncate: bool = False,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
     ) -> Reply:
         """Queue a chat reply; JSON, or a protocol-correct stream when the request asks for one.
 
@@ -160,7 +163,7 @@ class FakeServer:
             refusal_category=refusal_category,
             chunk_words=chunk_words, split_utf8=split_utf8, stream=stream, status=status, path=path,
             headers=headers, request_id=request_id, delay=delay, chunk_delay=chunk_delay,
-            drop_after=drop_after, stall_after=stall_after, truncate=truncate))
+            drop_after=drop_after, stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers))
 
     def add_error(
         self,
@@ -181,6 +184,8 @@ class FakeServer:
         drop_after: Optional[int] = None,
         stall_after: Optional[int] = None,
         truncate: bool = False,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
     ) -> Reply:
         """Queue an HTTP error; with ``protocol=`` and no ``body`` the provider's error shape is built.
 
@@ -189,7 +194,7 @@ class FakeServer:
         return self.add(error_reply(
             status, body, headers, protocol=protocol, message=message, type=type, code=code, param=param,
             request_id=request_id, retry_after=retry_after, path=path, delay=delay, chunk_delay=chunk_delay,
-            drop_after=drop_after, stall_after=stall_after, truncate=truncate))
+            drop_after=drop_after, stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers))
 
     def add_stream_error(
         self,
@@ -209,13 +214,15 @@ class FakeServer:
         drop_after: Optional[int] = None,
         stall_after: Optional[int] = None,
         truncate: bool = False,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
     ) -> Reply:
         """Queue an HTTP 200 stream that sends ``text`` (in up to ``after_chunks`` pieces) and then
         the protocol's mid-stream error. See :func:`~modelprov.testing.protocols.stream_error_events`."""
         return self.add(stream_error_reply(
             protocol, after_chunks, error_type=error_type, message=message, text=text, code=code, model=model,
             path=path, headers=headers, request_id=request_id, delay=delay, chunk_delay=chunk_delay,
-            drop_after=drop_after, stall_after=stall_after, truncate=truncate))
+            drop_after=drop_after, stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers))
 
     def add_embeddings(
         self,
@@ -231,11 +238,13 @@ class FakeServer:
         drop_after: Optional[int] = None,
         stall_after: Optional[int] = None,
         truncate: bool = False,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
     ) -> Reply:
         """Queue an embeddings reply (OpenAI-family shape, or Ollama ``/api/embed`` shape)."""
         return self.add(embeddings_reply(
             protocol, vectors, model=model, path=path, headers=headers, request_id=request_id, delay=delay,
-            chunk_delay=chunk_delay, drop_after=drop_after, stall_after=stall_after, truncate=truncate))
+            chunk_delay=chunk_delay, drop_after=drop_after, stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers))
 
     def add_models(
         self,
@@ -251,12 +260,14 @@ class FakeServer:
         drop_after: Optional[int] = None,
         stall_after: Optional[int] = None,
         truncate: bool = False,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
     ) -> Reply:
         """Queue a model listing; for Anthropic it answers every page request (``after_id``, ``limit``,
         capped by ``page_size``) until the last page. See :func:`~modelprov.testing.factories.models_reply`."""
         return self.add(models_reply(
             protocol, ids, page_size, path=path, headers=headers, request_id=request_id, delay=delay,
-            chunk_delay=chunk_delay, drop_after=drop_after, stall_after=stall_after, truncate=truncate))
+            chunk_delay=chunk_delay, drop_after=drop_after, stall_after=stall_after, truncate=truncate, trickle=trickle, trickle_headers=trickle_headers))
 
     def add_raw(
         self,
@@ -273,10 +284,13 @@ class FakeServer:
         *,
         stall_after: Optional[int] = None,
         chunked: bool = True,
+        trickle: float = 0.0,
+        trickle_headers: bool = False,
     ) -> Reply:
         """Queue a fully manual reply. See :func:`~modelprov.testing.factories.raw_reply`."""
         return self.add(raw_reply(status, headers, body, chunks, delay, chunk_delay, drop_after, truncate, stall,
-                                  path, stall_after=stall_after, chunked=chunked))
+                                  path, stall_after=stall_after, chunked=chunked, trickle=trickle,
+                                  trickle_headers=trickle_headers))
 
     def set_default(self, reply: Union[Reply, str, None] = None, *args: Any, **kwargs: Any) -> Optional[Reply]:
         """Set the reply used (repeatedly) when no queued reply matches.
@@ -303,13 +317,14 @@ class FakeServer:
             return len(self._queue)
 
     def reset(self) -> None:
-        """Clear queued replies, recorded requests and the disconnect counters (the default stays)."""
+        """Clear queued replies, recorded requests and the connection counters (the default stays)."""
         with self._cond:
             self._queue.clear()
             self._requests.clear()
             self._unmatched.clear()
             self._disconnects = 0
             self._aborted = 0
+            self._accepted = 0
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -345,9 +360,15 @@ class FakeServer:
 
     @property
     def open_connections(self) -> int:
-        """Client connections open right now."""
+        """Client connections open right now (a connection counts until the server sees it closed)."""
         with self._cond:
             return len(self._conns)
+
+    @property
+    def accepted(self) -> int:
+        """Client connections accepted since start or :meth:`reset` (1 for any number of calls over keep-alive)."""
+        with self._cond:
+            return self._accepted
 
     def wait_for_requests(self, n: int, timeout: float = 2.0) -> bool:
         """Wait until at least ``n`` requests were recorded; False on timeout."""
@@ -398,6 +419,7 @@ class FakeServer:
 
     def _conn_opened(self, sock: socket.socket) -> None:
         with self._cond:
+            self._accepted += 1
             self._conns[sock] = threading.current_thread()
             self._cond.notify_all()
             closed = self._closed

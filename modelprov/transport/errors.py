@@ -1,45 +1,49 @@
-"""Failure mapping for the transport: the ONE place where requests/urllib3/socket
-errors and non-2xx responses become modelprov exceptions.
+"""Network failures as modelprov exceptions: the ONE place where requests, urllib3,
+``socket``, ``ssl`` and ``http.client`` errors are mapped.
 
-* :func:`map_exception` turns any requests, urllib3, ``ssl``, ``socket`` or
-  ``http.client`` failure into the exception tree of :mod:`modelprov.exceptions`
-  (DNS, refused, reset, TLS, connect/read timeout, closed mid-stream, too many
-  redirects, invalid URL). The caller raises the result ``from`` the original.
-* :func:`error_from_status` turns a non-2xx response (status, headers, a body
-  capped at 64 KB) into a :class:`~modelprov.exceptions.ProviderError`, through
-  the provider's parser hook first and a generic JSON/text/HTML fallback second.
-* :func:`scrub_chain` redacts credentials inside the foreign exceptions that end
-  up in ``__cause__`` so a printed traceback shows no secret either.
+* :func:`map_exception` turns any such failure into the exception tree of
+  :mod:`modelprov.exceptions` (DNS, refused, reset, TLS, connect/read timeout,
+  closed mid-stream, too many redirects, invalid URL). The caller raises the
+  result ``from`` the original.
+* :func:`deadline_error` is the error for a call whose deadline passed while
+  the transport waited (the watchdog interrupted the read).
+* :func:`scrub_chain` redacts credentials inside the foreign exceptions that
+  end up in ``__cause__`` so a printed traceback shows no secret either, and
+  detaches them from the connection machinery: their frames' locals are
+  cleared and their ``pool``/``response``/``request`` references dropped, so
+  an exception a caller keeps (``batch()`` returns them) never pins a pool or
+  a socket.
 
-Messages say what happened and to which host; URLs are redacted and nothing
-here ever formats a header value.
+Non-2xx answers are mapped by :mod:`.status` (re-exported here). Messages say
+what happened and to which host; URLs are redacted and nothing here ever
+formats a header value.
 """
 
-import html
 import http.client
-import json
-import re
 import socket
 import ssl
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type
+import traceback
+from typing import Any, Dict, Iterator, Optional, Tuple, Type
 
 import requests
 import urllib3
 
 from .._redact import redact, redact_url
+from ..deadline import Deadline
 from ..exceptions import (
     ConfigurationError,
     ModelProvError,
     ProviderConnectionError,
-    ProviderError,
     ProviderTimeoutError,
     ResponseError,
-    error_for_status,
 )
+from .base import ErrorParser
+from .status import MAX_ERROR_BODY, error_from_status, retry_headers, summarize_body
 
 __all__ = [
     "MAX_ERROR_BODY",
     "ErrorParser",
+    "deadline_error",
     "error_from_status",
     "map_exception",
     "retry_headers",
@@ -47,18 +51,6 @@ __all__ = [
     "short_url",
     "summarize_body",
 ]
-
-#: At most this many bytes of an error body are read.
-MAX_ERROR_BODY = 64 * 1024
-#: Fallback messages are cut to about this many characters.
-MAX_FALLBACK_MESSAGE = 200
-
-#: ``error_parser(status, body_json_or_None, text, headers) -> Optional[ModelProvError]`` (a
-#: ``ProviderError``, or ``UnsupportedFeatureError`` when the provider names an option it refuses)
-ErrorParser = Callable[[int, Any, str, Mapping[str, str]], Optional[ModelProvError]]
-
-#: Response headers copied onto exceptions (retry hints only, never credentials).
-RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
 
 TLS_HINT = (
     "Check the server certificate: pass verify='/path/to/ca-bundle.pem' (or set REQUESTS_CA_BUNDLE), "
@@ -126,8 +118,25 @@ def short_url(url: str) -> str:
     return redact_url(base) + ("?..." if sep else "")
 
 
+#: Attributes of foreign exceptions that reference connection machinery: urllib3's
+#: ``PoolError.pool`` (``MaxRetryError``, ``ReadTimeoutError``...) and
+#: ``NewConnectionError.conn`` (2.x; ``pool`` in 1.26), requests'
+#: ``RequestException.request``/``.response`` (a prepared request with the
+#: credential headers; a response holding the urllib3 response and its connection).
+#: Instance attributes only (read from ``__dict__``, so no deprecated property is touched).
+_PINNING_ATTRS = ("pool", "conn", "response", "request")
+
+
 def scrub_chain(exc: BaseException) -> None:
-    """Redact credentials (e.g. ``?key=...`` in a URL) in the args of wrapped errors."""
+    """Redact credentials in wrapped errors and detach them from pools, responses and frames.
+
+    For every foreign exception ``exc`` wraps (cause, context, ``reason``,
+    args): URL credentials in its args are redacted, its ``pool``/``request``/
+    ``response`` attributes are dropped and the local variables of its
+    finished frames are cleared (``traceback.clear_frames``: file and line
+    stay printable). So a caller holding the modelprov exception, for as long
+    as it likes, pins neither a connection pool nor a socket.
+    """
     for e in _chain(exc):
         if isinstance(e, ModelProvError):
             continue
@@ -139,8 +148,38 @@ def scrub_chain(exc: BaseException) -> None:
             url = getattr(e, "url", None)
             if isinstance(url, str):
                 e.url = redact_url(url)  # type: ignore[attr-defined]
+            attrs = getattr(e, "__dict__", None)
+            if attrs:
+                for name in _PINNING_ATTRS:
+                    if attrs.get(name) is not None:
+                        attrs[name] = None
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__)
         except Exception:  # pragma: no cover - exotic exception types
             pass
+
+
+def deadline_error(
+    deadline: Deadline,
+    *,
+    provider: Optional[str],
+    method: str,
+    url: str,
+    host: str,
+    phase: str = "request",
+) -> ProviderTimeoutError:
+    """The error for a call whose deadline passed while the transport was waiting.
+
+    ``phase``: ``"request"`` (connecting or waiting for the headers),
+    ``"body"`` or ``"stream"``.
+    """
+    during = {"request": "waiting for", "body": "reading the response body from", "stream": "streaming from"}[phase]
+    total = f" of {deadline.timeout:g}s" if deadline.timeout is not None else ""
+    return ProviderTimeoutError(
+        f"the call's deadline{total} passed while {during} {host} ({method} {short_url(url)})",
+        provider=provider,
+        hint="raise timeout=, or stream long answers",
+    )
 
 
 def map_exception(
@@ -201,8 +240,8 @@ def map_exception(
         root = find((ssl.SSLError, ssl.CertificateError)) or e
         return ProviderConnectionError(f"TLS error talking to {host}: {_detail(root)} ({where})", hint=TLS_HINT, **ctx)
     if find(_PROXY) is not None:
-        root = find((OSError,))
-        detail = f": {_detail(root)}" if root is not None else ""
+        cause = find((OSError,))
+        detail = f": {_detail(cause)}" if cause is not None else ""
         return ProviderConnectionError(
             f"could not reach {host} through proxy {redact_url(proxy or '?')}{detail} ({where})", hint=PROXY_HINT, **ctx
         )
@@ -233,154 +272,3 @@ def map_exception(
     if isinstance(exc, (_rx.RequestException, _ux.HTTPError)):
         return ProviderConnectionError(f"HTTP failure talking to {host}: {_detail(exc)} ({where})", **ctx)
     return None
-
-
-# --------------------------------------------------------------------------
-# non-2xx responses
-# --------------------------------------------------------------------------
-
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
-_DROP = re.compile(r"<(script|style)[^>]*>.*?</\1\s*>", re.I | re.S)
-_TAG = re.compile(r"<[^>]+>")
-_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
-
-
-def retry_headers(headers: Mapping[str, str]) -> Dict[str, str]:
-    """The retry-hint headers of a response, lower-cased (``retry-after`` etc.)."""
-    out = {}
-    for name in RETRY_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out
-
-
-def _shorten(text: str, limit: int = MAX_FALLBACK_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def decode_text(body: bytes, content_type: str) -> str:
-    """Decode an error body with its declared charset, else UTF-8 (never raises)."""
-    m = _CHARSET.search(content_type or "")
-    enc = m.group(1) if m else "utf-8"
-    try:
-        return body.decode(enc, errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
-
-
-def _looks_html(text: str, content_type: str) -> bool:
-    if "html" in content_type.lower():
-        return True
-    head = text.lstrip()[:200].lower()
-    return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
-
-
-def _json_message(body: Any) -> Optional[str]:
-    if not isinstance(body, dict):
-        return None
-    err = body.get("error")
-    if isinstance(err, dict):
-        for key in ("message", "msg", "detail"):
-            if isinstance(err.get(key), str) and err[key]:
-                return err[key]
-    elif isinstance(err, str) and err:
-        return err
-    for key in ("message", "detail", "error_description", "msg", "title"):
-        value = body.get(key)
-        if isinstance(value, str) and value:
-            return value
-        if key == "detail" and isinstance(value, list) and value:  # FastAPI / pydantic validation errors
-            parts = []
-            for item in value[:3]:
-                if isinstance(item, dict):
-                    loc = ".".join(str(x) for x in item.get("loc", ()) if x != "body")
-                    parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
-                else:
-                    parts.append(str(item))
-            return "; ".join(parts)
-    return None
-
-
-def summarize_body(status: int, reason: str, body_json: Any, text: str, content_type: str, host: str) -> str:
-    """A short (<= ~200 chars) message for an error body: JSON, plain text or HTML."""
-    msg = _json_message(body_json)
-    if msg:
-        return _shorten(msg)
-    if body_json is not None and text.strip():
-        return _shorten(text)
-    if text.strip() and _looks_html(text, content_type):
-        m = _TITLE.search(text)
-        inner = m.group(1) if m else _TAG.sub(" ", _DROP.sub(" ", text))
-        inner = _shorten(html.unescape(inner), MAX_FALLBACK_MESSAGE - 40)
-        return _shorten(f"HTML error page from {host}: {inner}" if inner else f"HTML error page from {host}")
-    if text.strip():
-        return _shorten(text)
-    return _shorten(f"HTTP {status} {reason or ''} from {host}".replace("  ", " "))
-
-
-def _parse_json(text: str) -> Any:
-    head = text.lstrip()[:1]
-    if head not in ("{", "["):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def error_from_status(
-    *,
-    status: int,
-    reason: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    provider: Optional[str],
-    host: str,
-    request_id: Optional[str],
-    error_parser: Optional[ErrorParser] = None,
-) -> ModelProvError:
-    """Build the exception for a non-2xx response (parser hook first, then fallback).
-
-    Fields the parser left unset (``provider``, ``status_code``, ``request_id``,
-    ``retry_after``, ``headers``) are filled from the response.
-    """
-    content_type = headers.get("content-type", "") or ""
-    text = decode_text(body[:MAX_ERROR_BODY], content_type)
-    body_json = _parse_json(text)
-    exc: Optional[ModelProvError] = None
-    if error_parser is not None:
-        try:
-            exc = error_parser(status, body_json, text, headers)
-        except ModelProvError as raised:  # a parser may raise instead of returning
-            exc = raised
-        except Exception:  # a broken parser must not hide the real error
-            exc = None
-    hints = retry_headers(headers)
-    retry_after = None
-    if hints:
-        try:
-            from ..retry import parse_retry_after
-        except ImportError:  # pragma: no cover - retry.py always ships with the package
-            parse_retry_after = None  # type: ignore[assignment]
-        if parse_retry_after is not None:
-            retry_after = parse_retry_after(hints)
-    if exc is None:
-        cls = error_for_status(status)
-        message = summarize_body(status, reason, body_json, text, content_type, host)
-        extra: Dict[str, Any] = {}
-        if status in (408, 409):
-            extra["retryable"] = True
-        exc = cls(message, **extra)
-    if exc.provider is None:
-        exc.provider = provider
-    if exc.status_code is None:
-        exc.status_code = status
-    if exc.request_id is None:
-        exc.request_id = request_id
-    if exc.retry_after is None:
-        exc.retry_after = retry_after
-    if not exc.headers:
-        exc.headers = hints
-    return exc

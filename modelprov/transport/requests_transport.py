@@ -1,105 +1,79 @@
-"""The one module that talks to ``requests``: HTTP for every provider.
+"""``RequestsTransport``: the :class:`~modelprov.transport.base.Transport` built on requests and urllib3.
 
-:class:`Transport` owns one ``requests.Session`` + ``HTTPAdapter`` per provider
-endpoint. Its fast path prepares each request itself and calls the adapter's
-``send()`` directly, with proxies/``verify``/``cert`` resolved once per
-scheme+host (explicit settings, else requests' environment conventions), so
-no per-request environment merging, hooks or ``~/.netrc`` lookups happen.
-Redirects are followed only within the same origin (307/308, or any 30x for
-GET/HEAD), at most :data:`MAX_REDIRECTS` times; a redirect to another host is
-refused so credentials never leave the configured host.
+It owns one ``requests.Session`` + ``HTTPAdapter`` per provider endpoint,
+prepares each request itself and calls the adapter's ``send()`` directly,
+with proxies/``verify``/``cert`` resolved once per scheme+host (explicit
+settings, else requests' environment conventions), so no per-request
+environment merging, hooks or ``~/.netrc`` lookups happen. Redirects are
+followed only within the same origin (307/308, or any 30x for GET/HEAD), at
+most :data:`MAX_REDIRECTS` times; a redirect to another host is refused so
+credentials never leave the configured host.
 
-Every failure becomes a :mod:`modelprov.exceptions` error (mapping lives in
-:mod:`modelprov._transport_errors`); non-2xx responses go through the
-provider's ``error_parser`` hook. :class:`Response` exposes ``json()``,
-``content``, ``iter_bytes()`` (prompt, always releases the connection) and a
-thread-safe ``abort()``. Requests are logged at DEBUG on ``modelprov.transport``
-with redacted URLs and headers.
+Time: ``send(request, deadline)`` gives the socket
+``deadline.cap(connect_timeout)`` to connect and ``deadline.cap(read_timeout)``
+per read, and registers the exchange with the deadline watchdog
+(:mod:`.watchdog`), which shuts the socket down when the deadline passes, so
+a server trickling its headers or body cannot stretch the call: the pending
+read returns and ``ProviderTimeoutError`` is raised (headers, JSON bodies and
+streams alike).
+
+Every failure becomes a :mod:`modelprov.exceptions` error (:mod:`.errors`);
+non-2xx responses go through the provider's ``error_parser`` hook
+(:mod:`.status`). ``close()`` closes every connection the transport opened,
+idle or checked out, at once. Requests are logged at DEBUG on
+``modelprov.transport`` with redacted URLs and headers.
 """
 
 import json
 import logging
-import sys
+import threading
 import time
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
+import weakref
+from typing import Any, Optional, Tuple, Union, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
-from . import errors as _errors
-from . import net as _net
 from .._log import get_logger
-from .._redact import SECRET_HEADERS, redact, redact_headers, redact_url, register_secret
-from .net import ConnectionSettings
-from .response import REQUEST_ID_HEADERS, Response, request_id as _request_id
-from .._version import __version__
+from .._redact import redact, redact_headers, redact_url, register_secret
+from ..deadline import Deadline
 from ..exceptions import ConfigurationError, ModelProvError, ProviderConnectionError, ProviderError, ValidationError
 from ..types import HTTPRequest, ProviderConfig
+from . import errors as _errors
+from . import net as _net
+from .base import REQUEST_ID_HEADERS, ErrorParser, Transport
+from .base import request_id as _request_id
+from .endpoint import USER_AGENT, Endpoint, HeadersArg, Origin, base_headers
+from .exchange import EXPIRED, ConnectionRegistry, Exchange, sending
+from .net import ConnectionSettings
+from .response import RequestsResponse
+from .watchdog import Watchdog, watchdog
 
-__all__ = ["MAX_REDIRECTS", "REQUEST_ID_HEADERS", "USER_AGENT", "ConnectionSettings", "Response", "Transport"]
+__all__ = ["MAX_REDIRECTS", "REQUEST_ID_HEADERS", "USER_AGENT", "ConnectionSettings", "RequestsResponse", "RequestsTransport"]
 
 _log = get_logger("transport")
 _DEBUG = logging.DEBUG
 
-#: ``User-Agent`` sent with every request.
-USER_AGENT = "modelprov/%s python/%d.%d.%d" % ((__version__,) + tuple(sys.version_info[:3]))
 #: Same-origin redirects followed before giving up.
 MAX_REDIRECTS = 3
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
-_URL_CACHE_MAX = 512
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-
-class _RedactingFilter(logging.Filter):
-    """Redacts urllib3's own DEBUG lines, which print request URLs (query keys included)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-            clean = redact(message)
-            if clean != message:
-                record.msg, record.args = clean, ()
-        except Exception:  # never break logging
-            pass
-        return True
-
-
-def _install_log_redaction() -> None:
-    target = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _RedactingFilter) for f in target.filters):
-        target.addFilter(_RedactingFilter())
-
-
-_install_log_redaction()
-
-HeadersArg = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 Timeout = Tuple[Optional[float], Optional[float]]
 
 
-def _pairs(headers: HeadersArg) -> Iterable[Tuple[str, str]]:
-    if not headers:
-        return ()
-    return headers.items() if isinstance(headers, Mapping) else headers
-
-
-def _register_header_secrets(name: str, value: Any) -> None:
-    if name.lower() in SECRET_HEADERS and isinstance(value, str):
-        register_secret(value)
-        scheme, _, token = value.partition(" ")
-        if token and scheme.lower() in ("bearer", "token", "basic"):
-            register_secret(token.strip())
-
-
-class Transport:
-    """HTTP for one provider endpoint: pooling, proxies/CA, timeouts, errors, logging.
+class RequestsTransport(Transport):
+    """HTTP for one provider endpoint: pooling, proxies/CA, deadlines, errors, logging.
 
     :param base_url: e.g. ``https://api.openai.com/v1``; request paths are joined to it.
     :param provider: provider name, put on every exception and log line.
-    :param connect_timeout: seconds to connect (``None``: no limit).
-    :param read_timeout: seconds between bytes from the server (``None``: no limit).
+    :param connect_timeout: seconds to connect (``None``: no limit but the deadline's).
+    :param read_timeout: seconds one socket read may wait (``None``: no limit but the deadline's).
+    :param idle_timeout: for streamed requests, the read timeout is at most this
+        (a stream silent that long is idle); ``None``: ``read_timeout`` only.
     :param proxy: explicit proxy URL (used for every host, loopback too).
     :param verify: ``True``/``False`` or CA bundle path; wins over ``REQUESTS_CA_BUNDLE``.
     :param cert: client certificate path or ``(cert, key)``.
@@ -118,6 +92,7 @@ class Transport:
         provider: str,
         connect_timeout: Optional[float] = 5.0,
         read_timeout: Optional[float] = 600.0,
+        idle_timeout: Optional[float] = None,
         proxy: Optional[str] = None,
         verify: Union[bool, str, None] = None,
         cert: Union[str, Tuple[str, str], None] = None,
@@ -125,13 +100,14 @@ class Transport:
         trust_env: bool = True,
         use_truststore: bool = False,
         headers: HeadersArg = None,
-        error_parser: Optional[_errors.ErrorParser] = None,
+        error_parser: Optional[ErrorParser] = None,
         auth_headers: HeadersArg = None,
     ) -> None:
         self.base_url = base_url
         self.provider = provider
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
         self.proxy = proxy
         self.verify = verify
         self.cert = cert
@@ -139,19 +115,16 @@ class Transport:
         self.trust_env = trust_env
         self.use_truststore = use_truststore
         self.error_parser = error_parser
-        self._timeout: Timeout = (connect_timeout, read_timeout)
+        self._stream_read_timeout = read_timeout
+        if idle_timeout is not None and (read_timeout is None or idle_timeout < read_timeout):
+            self._stream_read_timeout = idle_timeout
         self._closed = False
-        self._urls: Dict[str, Tuple[str, Tuple[str, str], str]] = {}
-        self._settings: Dict[Tuple[str, str], ConnectionSettings] = {}
-        base: CaseInsensitiveDict = CaseInsensitiveDict()
-        base["User-Agent"] = USER_AGENT
-        base["Accept-Encoding"] = requests.utils.default_headers()["Accept-Encoding"]
-        base["Accept"] = "application/json"
-        for name, value in list(_pairs(headers)) + list(_pairs(auth_headers)):
-            _register_header_secrets(name, value)
-            base[name] = value
-        self._base_store = base._store
-        self._target("")  # validate base_url now (ConfigurationError if bad)
+        self._registry = ConnectionRegistry()
+        self._lock = threading.Lock()
+        self._watchdog: Optional[Watchdog] = None
+        self._watchdog_release: Any = None  # a weakref.finalize releasing the watchdog
+        self._base_headers = base_headers(headers, auth_headers)
+        self._endpoint = Endpoint(base_url, provider=provider, proxy=proxy, verify=verify, cert=cert, trust_env=trust_env)
         self._adapter = _net.make_adapter(pool_size, use_truststore)
         self._session = _net.make_session(self._adapter)
 
@@ -160,22 +133,29 @@ class Transport:
         cls,
         cfg: ProviderConfig,
         *,
-        error_parser: Optional[_errors.ErrorParser] = None,
+        error_parser: Optional[ErrorParser] = None,
         auth_headers: HeadersArg = None,
-    ) -> "Transport":
-        """Build from a :class:`ProviderConfig` (``timeout``, when set, is the read timeout and caps connect)."""
+    ) -> "RequestsTransport":
+        """Build from a :class:`ProviderConfig`.
+
+        ``read_timeout``, ``connect_timeout`` and ``idle_timeout`` (streams) are
+        the socket timeouts; ``timeout``, when set, caps them too (the engine
+        also makes it the call's deadline).
+        """
         if not cfg.base_url:
             raise ConfigurationError(f"no base_url configured for provider {cfg.name!r}", provider=cfg.name)
         register_secret(cfg.api_key)
-        read, connect = cfg.read_timeout, cfg.connect_timeout
+        read: Optional[float] = cfg.read_timeout
+        connect: Optional[float] = cfg.connect_timeout
         if cfg.timeout is not None:
-            read = cfg.timeout
+            read = cfg.timeout if read is None else min(read, cfg.timeout)
             connect = cfg.timeout if connect is None else min(connect, cfg.timeout)
         return cls(
             cfg.base_url,
             provider=cfg.name,
             connect_timeout=connect,
             read_timeout=read,
+            idle_timeout=cfg.idle_timeout,
             proxy=cfg.proxy,
             verify=cfg.verify,
             cert=cfg.cert,
@@ -199,69 +179,33 @@ class Transport:
         """The adapter holding the connection pools."""
         return self._adapter
 
+    @property
+    def open_connections(self) -> int:
+        """Connections this transport opened that are still alive (pooled or in use)."""
+        return len(self._registry)
+
     def connection_settings(self, url: Optional[str] = None) -> ConnectionSettings:
         """Proxies/verify/cert the transport passes to the adapter for ``url`` (default: base URL)."""
-        _, origin, _ = self._target(url or "")
-        return self._settings.get(origin) or self._resolve(origin)
+        return self._endpoint.settings(self._endpoint.target(url or "")[1])
 
     def close(self) -> None:
-        """Close every pooled connection; later sends raise."""
+        """Close every connection now, pooled or checked out by an unfinished response; later sends raise.
+
+        Deterministic: the pools are closed and every socket this transport
+        opened is shut down and closed, whoever still holds a reference to it.
+        """
         self._closed = True
         self._session.close()
-
-    def __enter__(self) -> "Transport":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self._registry.close_all()
+        with self._lock:
+            release, self._watchdog_release, self._watchdog = self._watchdog_release, None, None
+        if release is not None:
+            release()
 
     def __repr__(self) -> str:
-        return f"Transport(provider={self.provider!r}, base_url={redact_url(self.base_url)!r})"
+        return f"RequestsTransport(provider={self.provider!r}, base_url={redact_url(self.base_url)!r})"
 
     # -- internals ----------------------------------------------------------
-
-    def _target(self, path: str) -> Tuple[str, Tuple[str, str], str]:
-        """(validated URL, (scheme, netloc) origin, host) for a path or absolute URL."""
-        hit = self._urls.get(path)
-        if hit is not None:
-            return hit
-        if "://" in path:
-            raw = path
-        elif path:
-            raw = self.base_url.rstrip("/") + "/" + path.lstrip("/")
-        else:
-            raw = self.base_url
-        try:
-            scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
-            if scheme not in ("http", "https"):
-                raise requests.exceptions.InvalidSchema(f"unsupported URL scheme {scheme or '(none)'!r}")
-            prep = PreparedRequest()
-            prep.prepare_url(raw, None)
-            parts = urlsplit(prep.url)
-            host = parts.hostname or ""
-            if not host:
-                raise requests.exceptions.InvalidURL("no host in URL")
-            netloc = parts.netloc.rsplit("@", 1)[-1].lower()
-        except Exception as exc:
-            mapped = _errors.map_exception(exc, provider=self.provider, method="-", url=raw, host="?")
-            if mapped is None:
-                raise
-            _errors.scrub_chain(exc)
-            raise mapped from exc
-        hit = (prep.url, (parts.scheme.lower(), netloc), host)
-        if len(self._urls) >= _URL_CACHE_MAX:
-            self._urls.clear()
-        self._urls[path] = hit
-        return hit
-
-    def _resolve(self, origin: Tuple[str, str]) -> ConnectionSettings:
-        url = f"{origin[0]}://{origin[1]}/"
-        host = urlsplit(url).hostname or ""
-        settings = _net.resolve_settings(
-            url, host, proxy=self.proxy, verify=self.verify, cert=self.cert, trust_env=self.trust_env
-        )
-        self._settings[origin] = settings
-        return settings
 
     def _encode(self, payload: Any) -> bytes:
         try:
@@ -269,27 +213,46 @@ class Transport:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"request body is not JSON-serialisable: {exc}", provider=self.provider) from None
 
-    def _exchange(
+    def _watch(self, exchange: Exchange, left: float) -> Watchdog:
+        """Register ``exchange`` with the watchdog: it expires ``left`` seconds from now."""
+        dog = watchdog()
+        if dog is not self._watchdog:  # first deadline on this transport (or in a forked child)
+            with self._lock:
+                if dog is not self._watchdog:
+                    if self._watchdog_release is not None:
+                        self._watchdog_release.detach()
+                    dog.retain()
+                    self._watchdog = dog
+                    self._watchdog_release = weakref.finalize(self, dog.release)
+        exchange.entry = dog.schedule(time.monotonic() + left, exchange.expire)
+        return dog
+
+    def _roundtrip(
         self,
         method: str,
         url: str,
-        origin: Tuple[str, str],
+        origin: Origin,
         host: str,
-        headers: CaseInsensitiveDict,
+        headers: "CaseInsensitiveDict[str]",
         body: Optional[bytes],
         timeout: Timeout,
         settings: ConnectionSettings,
-    ) -> requests.Response:
+        exchange: Exchange,
+    ) -> _net.Answer:
         """One adapter send, following only same-origin redirects."""
         send = self._adapter.send
         for _ in range(MAX_REDIRECTS + 1):
             prep = PreparedRequest()
             prep.method = method
             prep.url = url
-            prep.headers = headers
+            prep.headers = cast("CaseInsensitiveDict[Union[str, bytes]]", headers)
             prep.body = body
-            prep.mp_origin = origin  # type: ignore[attr-defined]  # our adapter's fast path (see _transport_net.Adapter)
-            resp = send(prep, stream=True, timeout=timeout, verify=settings.verify, cert=settings.cert, proxies=settings.proxies)
+            prep.mp_origin = origin  # type: ignore[attr-defined]  # the adapter's pool cache (see net.Adapter)
+            sending(exchange)  # the connection that carries it attaches itself (see exchange.py)
+            try:
+                resp = send(prep, stream=True, timeout=timeout, verify=settings.verify, cert=settings.cert, proxies=settings.proxies)
+            finally:
+                sending(None)
             status = resp.status_code
             location = resp.headers.get("location") if status in _REDIRECT_CODES else None
             if not location:
@@ -318,33 +281,35 @@ class Transport:
             url = target
         raise requests.exceptions.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
-    def send(self, request: HTTPRequest, *, timeout: Optional[float] = None, attempt: int = 1) -> Response:
-        """Send ``request``; returns a 2xx :class:`Response` or raises a mapped exception.
+    def send(self, request: HTTPRequest, deadline: Deadline, *, attempt: int = 1) -> RequestsResponse:
+        """Send ``request`` within ``deadline``; returns a 2xx :class:`RequestsResponse` or raises a mapped exception.
 
-        ``timeout`` overrides the read timeout for this call and caps the
-        connect timeout. Non-2xx responses raise the ``error_parser``'s
-        exception (or the generic one) with provider, status, request id,
-        ``retry_after`` and the retry-hint headers filled in.
+        Non-2xx responses raise the ``error_parser``'s exception (or the
+        generic one) with provider, status, request id, ``retry_after`` and
+        the retry-hint headers filled in. When the deadline passes while
+        connecting, waiting for headers or reading the body, the read is
+        interrupted and :class:`~modelprov.exceptions.ProviderTimeoutError` raised.
         """
         if self._closed:
             raise ProviderConnectionError(f"the transport for {self.provider} is closed", provider=self.provider, retryable=False)
         method = request.method.upper()
-        if timeout is None:
-            tmo = self._timeout
-        else:
-            ct = self.connect_timeout
-            tmo = (timeout if ct is None else min(ct, timeout), timeout)
+        provider = self.provider
+        read = self._stream_read_timeout if request.stream else self.read_timeout
+        tmo = (deadline.cap(self.connect_timeout, provider), deadline.cap(read, provider))  # raises once passed
+        exchange = Exchange(self._registry)
+        left = deadline.remaining()
+        dog = self._watch(exchange, left) if left is not None else None
         started = time.perf_counter()
+        endpoint = self._endpoint
         url, host, phase, resp, settings = request.path, "?", "request", None, None
         try:
-            url, origin, host = self._target(request.path)
+            url, origin, host = endpoint.target(request.path)
             if request.params:
                 query = urlencode([(k, v) for k, v in request.params.items() if v is not None], doseq=True)
                 if query:
                     url = url + ("&" if "?" in url else "?") + query
-            settings = self._settings.get(origin) or self._resolve(origin)
-            headers = CaseInsensitiveDict()
-            headers._store = self._base_store.copy()
+            settings = endpoint.settings(origin)
+            headers = self._base_headers.copy()
             if request.headers:
                 for name, value in request.headers.items():
                     if value is None:
@@ -357,27 +322,42 @@ class Transport:
                 headers["Content-Length"] = str(len(body))
                 if "content-type" not in headers:
                     headers["Content-Type"] = "application/json"
-            resp = self._exchange(method, url, origin, host, headers, body, tmo, settings)
+            resp = self._roundtrip(method, url, origin, host, headers, body, tmo, settings, exchange)
+            raw = resp.raw
+            if exchange.state == EXPIRED:  # cut while reading the headers: what arrived is not an answer
+                raise _errors.deadline_error(deadline, provider=provider, method=method, url=url, host=host, phase=phase)
             status = resp.status_code
             phase = "body"
             if 200 <= status < 300:
-                content = None if request.stream else _net.read_all(resp.raw)
+                content = None if request.stream else _net.read_all(raw)
             else:
-                content = _net.read_capped(resp.raw, _errors.MAX_ERROR_BODY)
-                _net.release(resp.raw)
+                content = _net.read_capped(raw, _errors.MAX_ERROR_BODY)
+                _net.release(raw)
+            if content is not None and exchange.finish() == EXPIRED:  # a body cut short by the deadline
+                _net.release(raw)
+                raise _errors.deadline_error(deadline, provider=self.provider, method=method, url=url, host=host, phase=phase)
         except BaseException as exc:
+            expired = exchange.finish() == EXPIRED
+            if dog is not None:
+                dog.cancel(exchange.entry)
             if resp is not None:
                 try:
                     _net.release(resp.raw)
                 except Exception:
                     pass
+                resp = None  # the exception's frames must not hold the response
             if not isinstance(exc, Exception):  # KeyboardInterrupt & co: connection released, no mapping
                 raise
-            mapped = _errors.map_exception(
-                exc, provider=self.provider, method=method, url=url, host=host,
-                connect_timeout=tmo[0], read_timeout=tmo[1], phase=phase,
-                proxy=settings.proxy if settings is not None else None,
-            )  # fmt: skip
+            if expired and not isinstance(exc, ModelProvError):
+                mapped: Optional[ModelProvError] = _errors.deadline_error(
+                    deadline, provider=self.provider, method=method, url=url, host=host, phase=phase
+                )
+            else:
+                mapped = _errors.map_exception(
+                    exc, provider=self.provider, method=method, url=url, host=host,
+                    connect_timeout=tmo[0], read_timeout=tmo[1], phase=phase,
+                    proxy=settings.proxy if settings is not None else None,
+                )  # fmt: skip
             self._log_failure(method, url, started, attempt, mapped or exc)
             if mapped is None or mapped is exc:
                 raise
@@ -391,9 +371,13 @@ class Transport:
                 "%s %s -> %d in %.3fs (provider %s, attempt %d, request id %s, headers %s)",
                 method, redact_url(url), status, latency, self.provider, attempt, rid, redact_headers(headers),
             )  # fmt: skip
+        if content is not None and dog is not None:
+            dog.cancel(exchange.entry)
         if not 200 <= status < 300:
+            reason = resp.reason or ""
+            resp = raw = None  # the exception's frames must not hold the response
             error = _errors.error_from_status(
-                status=status, reason=resp.reason or "", headers=rheaders, body=content or b"",
+                status=status, reason=reason, headers=rheaders, body=content or b"",
                 provider=self.provider, host=host, request_id=rid, error_parser=self.error_parser,
             )  # fmt: skip
             self._log_failure(method, url, started, attempt, error)
@@ -402,9 +386,10 @@ class Transport:
             "provider": self.provider, "method": method, "url": url, "host": host,
             "connect_timeout": tmo[0], "read_timeout": tmo[1], "proxy": settings.proxy,
         }  # fmt: skip
-        return Response(
+        return RequestsResponse(
             status_code=status, headers=rheaders, request_id=rid, latency_s=latency, url=url,
-            provider=self.provider, attempt=attempt, raw=resp.raw, content=content, ctx=ctx,
+            provider=self.provider, attempt=attempt, raw=raw, content=content, ctx=ctx,
+            exchange=exchange, deadline=deadline, watchdog=dog,
         )  # fmt: skip
 
     def _log_failure(self, method: str, url: str, started: float, attempt: int, exc: BaseException) -> None:

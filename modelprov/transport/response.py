@@ -1,4 +1,4 @@
-"""The :class:`Response` returned by :meth:`modelprov.transport.Transport.send`.
+"""``RequestsResponse``: the :class:`~modelprov.transport.base.Response` of the requests transport.
 
 Wraps a urllib3 response whose status was 2xx: ``json()``, ``content``,
 ``text``, and for streamed requests ``iter_bytes()``, which yields chunks as
@@ -8,44 +8,34 @@ second thread may call to unblock a pending read. A stream runner that saw
 its protocol's terminator calls ``drain()`` so the rest of the body (the
 final zero-length chunk) is read briefly and the connection is reused, and
 ``coalesce()`` once chunk boundaries no longer matter to it.
+
+While a streamed body is open its :class:`~.exchange.Exchange` stays
+registered with the deadline watchdog: when the call's deadline passes the
+socket is shut down and ``iter_bytes()`` raises ``ProviderTimeoutError``.
 """
 
-import json
 import logging
 import time
 from typing import Any, Dict, Iterator, Mapping, Optional
 
-from . import errors as _errors
-from . import net as _net
 from .._log import get_logger
 from .._redact import redact_url
+from ..deadline import Deadline
 from ..exceptions import ModelProvError, ProviderConnectionError, ResponseError
+from . import errors as _errors
+from . import net as _net
+from .base import DRAIN_LIMIT, DRAIN_TIMEOUT, REQUEST_ID_HEADERS, Response, request_id
+from .exchange import EXPIRED, Exchange, shutdown_socket
+from .watchdog import Watchdog
 
-__all__ = ["DRAIN_LIMIT", "DRAIN_TIMEOUT", "REQUEST_ID_HEADERS", "Response", "request_id"]
+__all__ = ["DRAIN_LIMIT", "DRAIN_TIMEOUT", "REQUEST_ID_HEADERS", "RequestsResponse", "request_id"]
 
 _log = get_logger("transport")
 _DEBUG = logging.DEBUG
 
-#: Seconds :meth:`Response.drain` waits, in all, for the rest of a finished stream's body.
-DRAIN_TIMEOUT = 0.05
-#: Bytes :meth:`Response.drain` reads at most before giving up on reusing the connection.
-DRAIN_LIMIT = 64 * 1024
 
-#: Response headers holding a request id, in order of preference (first found wins).
-REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-generation-id", "x-amzn-requestid")
-
-
-def request_id(headers: Mapping[str, str]) -> Optional[str]:
-    """The first request-id header present in ``headers`` (case-insensitive mapping)."""
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-class Response:
-    """A response whose status was 2xx (errors are raised by :meth:`Transport.send`).
+class RequestsResponse(Response):
+    """A 2xx response read from a urllib3 response (errors are raised by ``send``).
 
     For a streamed request read it with :meth:`iter_bytes` (or ``with`` /
     :meth:`close`); the connection goes back to the pool on exhaustion, error
@@ -54,7 +44,8 @@ class Response:
 
     __slots__ = (
         "status_code", "headers", "request_id", "latency_s", "url", "provider", "attempt",
-        "_raw", "_content", "_consumed", "_aborted", "_closed", "_ctx", "_it", "_join", "__weakref__",
+        "_raw", "_content", "_consumed", "_aborted", "_closed", "_ctx", "_it", "_join",
+        "_exchange", "_deadline", "_watchdog", "__weakref__",
     )  # fmt: skip
 
     def __init__(
@@ -70,6 +61,9 @@ class Response:
         raw: Any,
         content: Optional[bytes],
         ctx: Dict[str, Any],
+        exchange: Optional[Exchange] = None,
+        deadline: Optional[Deadline] = None,
+        watchdog: Optional[Watchdog] = None,
     ) -> None:
         self.status_code = status_code
         #: Response headers (case-insensitive mapping).
@@ -90,6 +84,9 @@ class Response:
         self._ctx = ctx
         self._it: Optional[Iterator[bytes]] = None
         self._join = [False]
+        self._exchange = exchange
+        self._deadline = deadline
+        self._watchdog = watchdog
 
     # -- body ---------------------------------------------------------------
 
@@ -101,23 +98,9 @@ class Response:
         return self._content
 
     @property
-    def text(self) -> str:
-        """The body decoded as UTF-8 (invalid bytes replaced)."""
-        return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body parsed as JSON; :class:`ResponseError` with a short excerpt if it is not."""
-        data = self.content
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            excerpt = data[:120].decode("utf-8", errors="replace")
-            raise ResponseError(
-                f"invalid JSON from {self._ctx['host']}: {exc} (body starts {excerpt!r})",
-                provider=self.provider,
-                status_code=self.status_code,
-                request_id=self.request_id,
-            ) from exc
+    def source(self) -> str:
+        """The host that answered."""
+        return str(self._ctx["host"])
 
     @property
     def aborted(self) -> bool:
@@ -127,9 +110,10 @@ class Response:
     def iter_bytes(self) -> Iterator[bytes]:
         """Yield body chunks as they arrive; releases the connection however it ends.
 
-        Raises :class:`ProviderTimeoutError`/:class:`ProviderConnectionError` on
-        a mid-stream failure, and ``ProviderConnectionError`` (``aborted=True``
-        in ``exc.extra``, not retryable) after :meth:`abort`.
+        Raises :class:`ProviderTimeoutError` (the deadline passed, or a read
+        timed out) / :class:`ProviderConnectionError` on a mid-stream failure,
+        and ``ProviderConnectionError`` (``aborted=True`` in ``exc.extra``, not
+        retryable) after :meth:`abort`.
         """
         if self._content is not None:
             return iter((self._content,) if self._content else ())
@@ -147,6 +131,17 @@ class Response:
             aborted=True,
         )
 
+    def _expired(self) -> bool:
+        exchange = self._exchange
+        return exchange is not None and exchange.state == EXPIRED
+
+    def _deadline_error(self) -> ModelProvError:
+        deadline = self._deadline if self._deadline is not None else Deadline()
+        ctx = self._ctx
+        return _errors.deadline_error(
+            deadline, provider=self.provider, method=ctx["method"], url=ctx["url"], host=ctx["host"], phase="stream"
+        )
+
     def _stream(self) -> Iterator[bytes]:
         it: Any = None
         total = 0
@@ -162,6 +157,8 @@ class Response:
                     yield chunk
             if self._aborted:
                 raise self._abort_error()
+            if self._expired():  # a close-delimited body ends quietly when the socket is shut down
+                raise self._deadline_error()
             outcome = "complete"
         except ModelProvError as exc:
             outcome = type(exc).__name__
@@ -170,7 +167,7 @@ class Response:
             if self._aborted:
                 outcome = "aborted"
                 raise self._abort_error() from exc
-            mapped = _errors.map_exception(exc, phase="stream", **self._ctx)
+            mapped = self._deadline_error() if self._expired() else _errors.map_exception(exc, phase="stream", **self._ctx)
             if mapped is None:
                 raise
             outcome = type(mapped).__name__
@@ -214,7 +211,7 @@ class Response:
         ended = False
         try:
             if not self._aborted and self._it is not None:
-                ended = _net.drain(self._raw, self._it, timeout, limit)
+                ended = _net.drain(self._raw, self._it, _net.socket_of(self._raw), timeout, limit)
         except Exception:  # a failed read just means: no reuse
             ended = False
         finally:
@@ -228,6 +225,11 @@ class Response:
         if self._closed:
             return
         self._closed = True
+        exchange = self._exchange
+        if exchange is not None:  # the deadline no longer concerns this connection: before it is pooled
+            exchange.finish()
+            if exchange.entry is not None and self._watchdog is not None:
+                self._watchdog.cancel(exchange.entry)
         try:
             _net.release(self._raw)
         except Exception:  # closing must never raise
@@ -238,15 +240,14 @@ class Response:
         self._aborted = True
         if self._closed:
             return
-        _net.abort_raw(self._raw)
+        exchange = self._exchange
+        if exchange is not None:
+            exchange.adopt(getattr(self._raw, "connection", None))
+            exchange.abort()
+        else:
+            shutdown_socket(_net.socket_of(self._raw))
         if not self._consumed:  # nobody is reading: release now
             self.close()
-
-    def __enter__(self) -> "Response":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:

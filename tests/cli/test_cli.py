@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-
 from modelprov.cli.main import main
 
 SENTINEL = "sk-proj-SENTINEL0123456789abcdef"

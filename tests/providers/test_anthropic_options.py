@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from modelprov import Client
+from modelprov.engine import bind
 from modelprov.exceptions import (
     ConfigurationError,
     InvalidRequestError,
@@ -41,7 +42,7 @@ def server():
 def make(server=None, drop=False, retry=None, **options):
     cfg = ProviderConfig(name="anthropic", api_key=KEY, base_url=server.url if server else "http://127.0.0.1:9",
                          drop_unsupported=drop, options=tuple(sorted(options.items())))  # fmt: skip
-    return AnthropicProvider(cfg, sleep=lambda s: None, retry=retry)
+    return bind(AnthropicProvider(cfg), sleep=lambda s: None, retry=retry)
 
 
 def client(server, **settings):

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from modelprov import Client, Message, collect
+from modelprov.engine import bind
 from modelprov.providers.anthropic.provider import AnthropicProvider
 from modelprov.streaming import SSEEvent
 from modelprov.testing import FakeServer, anthropic_message, anthropic_stream_events
@@ -31,7 +32,7 @@ def server():
 
 def make(server=None, name="anthropic"):
     cfg = ProviderConfig(name=name, type="anthropic", api_key=KEY, base_url=server.url if server else "http://127.0.0.1:9")
-    return AnthropicProvider(cfg, sleep=lambda s: None)
+    return bind(AnthropicProvider(cfg), sleep=lambda s: None)
 
 
 def sse(events):

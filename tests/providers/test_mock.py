@@ -3,12 +3,13 @@
 import pytest
 
 from modelprov import RateLimitError, ServerError, ToolCall, ValidationError, collect
+from modelprov.engine import bind
 from modelprov.providers.mock import MockProvider
 from modelprov.retry import RetryPolicy
 
 
 def make(**kw):
-    return MockProvider(sleep=lambda s: None, **kw)
+    return bind(MockProvider(), sleep=lambda s: None, **kw)
 
 
 def test_echo_answers_last_user_message():
@@ -59,7 +60,7 @@ def test_scripted_errors_raise_after_retries():
 def test_replies_option_and_bad_script():
     from modelprov.types import ProviderConfig
 
-    p = MockProvider(ProviderConfig(name="mock", options=(("replies", ("a", "b")),)))
+    p = bind(MockProvider(ProviderConfig(name="mock", options=(("replies", ("a", "b")),))))
     assert [p.generate("x", model="m").text for _ in range(3)] == ["a", "b", "x"]
     with pytest.raises(ValidationError, match="scripted reply 0"):
         p.push(object())

@@ -6,12 +6,13 @@ import pickle
 import pytest
 
 from modelprov import Message, ModelResponse, ToolCall, ValidationError, collect
+from modelprov.engine import bind
 from modelprov.providers.mock import MockProvider
 from modelprov.types import ProviderConfig, ReasoningPart, TextPart
 
 
 def make(**kw):
-    return MockProvider(sleep=lambda s: None, **kw)
+    return bind(MockProvider(), sleep=lambda s: None, **kw)
 
 
 def test_scripted_reasoning_comes_first_in_content_from_this_provider():
@@ -25,7 +26,7 @@ def test_scripted_reasoning_comes_first_in_content_from_this_provider():
 
 
 def test_reasoning_part_names_the_instance():
-    p = MockProvider(ProviderConfig(name="offline", type="mock"), sleep=lambda s: None)
+    p = bind(MockProvider(ProviderConfig(name="offline", type="mock")), sleep=lambda s: None)
     p.push({"text": "ok", "reasoning": "think"})
     assert p.generate("x", model="scripted").content[0].provider == "offline"
 

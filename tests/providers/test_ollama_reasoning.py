@@ -7,6 +7,7 @@ import json
 import pytest
 
 from modelprov import Client, Message, UnsupportedFeatureError, collect
+from modelprov.engine import bind
 from modelprov.exceptions import InvalidRequestError
 from modelprov.providers.ollama.provider import OllamaProvider
 from modelprov.testing import FakeServer, protocols
@@ -24,7 +25,7 @@ def server():
 
 
 def ollama(server, name="ollama", **cfg):
-    return OllamaProvider(ProviderConfig(name=name, type="ollama", base_url=server.base_url("ollama"), **cfg), sleep=lambda s: None)
+    return bind(OllamaProvider(ProviderConfig(name=name, type="ollama", base_url=server.base_url("ollama"), **cfg)), sleep=lambda s: None)
 
 
 def client(server, **kw):
@@ -184,6 +185,14 @@ def test_unknown_think_level_400_is_unsupported_reasoning_too(server):
     with pytest.raises(UnsupportedFeatureError) as info:
         ollama(server).generate("Hi", model=MODEL, reasoning="max")
     assert info.value.extra["option"] == "reasoning"
+    assert info.value.extra["value_specific"] is True  # the model thinks: only that level is refused
+
+
+def test_no_thinking_400_is_not_value_specific(server):
+    server.add_error(400, protocol="ollama", message=NO_THINKING)
+    with pytest.raises(UnsupportedFeatureError) as info:
+        ollama(server).generate("Hi", model=MODEL, reasoning="high")
+    assert info.value.extra["option"] == "reasoning" and "value_specific" not in info.value.extra
 
 
 def test_other_capability_400s_stay_invalid_request(server):

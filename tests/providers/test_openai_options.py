@@ -172,6 +172,13 @@ def test_unsupported_value_400_is_unsupported_feature_error():
     assert (exc.extra["option"], exc.extra["param"], exc.status_code, exc.extra["error_code"]) == (
         "temperature", "temperature", 400, "unsupported_value")
     assert "does not support 0.2" in str(exc) and "drop_unsupported=True" in str(exc)
+    assert exc.extra["value_specific"] is True  # the model takes temperature, not 0.2
+
+
+def test_unsupported_parameter_400_is_not_value_specific():
+    exc = make("openai").parse_error(400, openai_unsupported_body("max_tokens", code="unsupported_parameter"), "", {})
+    assert isinstance(exc, UnsupportedFeatureError) and exc.extra["option"] == "max_tokens"
+    assert "value_specific" not in exc.extra
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 import responses
 
 from modelprov._collect import collect
+from modelprov.engine import bind
 from modelprov.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -45,7 +46,7 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 def make(retry=None, **options):
     cfg = ProviderConfig(name="anthropic", api_key=KEY, base_url=BASE, options=tuple(sorted(options.items())))
-    return AnthropicProvider(cfg, sleep=lambda s: None, retry=retry)
+    return bind(AnthropicProvider(cfg), sleep=lambda s: None, retry=retry)
 
 
 @pytest.fixture
@@ -317,7 +318,7 @@ def test_anthropic_beta_header_from_config_and_per_call(rsps):
 
 
 def test_missing_key_is_a_configuration_error_before_io(rsps):
-    p = AnthropicProvider(ProviderConfig(name="anthropic", base_url=BASE))
+    p = bind(AnthropicProvider(ProviderConfig(name="anthropic", base_url=BASE)))
     with pytest.raises(ConfigurationError) as info:
         p.generate("Hi", model=MODEL)
     assert "ANTHROPIC_API_KEY" in str(info.value) and "modelprov keys set anthropic" in str(info.value)
@@ -442,7 +443,7 @@ def test_overloaded_is_retried_then_succeeds(rsps):
     reply(rsps, protocols.error_body("anthropic", 529), status=529)
     reply(rsps, protocols.chat_body("anthropic", "recovered"))
     slept = []
-    p = AnthropicProvider(ProviderConfig(name="anthropic", api_key=KEY, base_url=BASE), sleep=slept.append)
+    p = bind(AnthropicProvider(ProviderConfig(name="anthropic", api_key=KEY, base_url=BASE)), sleep=slept.append)
     assert p.generate("Hi", model=MODEL).text == "recovered"
     assert len(rsps.calls) == 2 and len(slept) == 1
 

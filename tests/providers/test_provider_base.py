@@ -5,6 +5,7 @@ import time
 import pytest
 
 from modelprov import ConfigurationError, ProviderConnectionError, ProviderTimeoutError, RetryPolicy, ServerError
+from modelprov.engine import bind
 from modelprov.providers.ollama.provider import OllamaProvider
 from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
@@ -15,7 +16,7 @@ from modelprov.types import ProviderConfig
 
 def compat(server, **kw):
     cfg = ProviderConfig(name="local", type="openai_compatible", base_url=server.base_url("openai_compatible"))
-    return OpenAICompatibleProvider(cfg, **kw)
+    return bind(OpenAICompatibleProvider(cfg), **kw)
 
 
 def test_per_call_timeout_bounds_all_retries():
@@ -36,7 +37,7 @@ def test_default_model_comes_from_the_class():
 
 
 def test_connection_errors_carry_the_provider_hint():
-    p = OllamaProvider(ProviderConfig(name="ollama", base_url="http://127.0.0.1:9"), retry=RetryPolicy.none())
+    p = bind(OllamaProvider(ProviderConfig(name="ollama", base_url="http://127.0.0.1:9")), retry=RetryPolicy.none())
     with pytest.raises(ProviderConnectionError) as info:
         p.generate("x", model="llama")
     assert "ollama serve" in str(info.value)
@@ -48,7 +49,7 @@ def test_streams_ask_for_their_media_type():
         list(compat(server).stream("x", model="m"))
         assert server.last_request.headers["accept"] == "text/event-stream"
         server.add_chat("ollama", "hi")
-        list(OllamaProvider(ProviderConfig(name="ollama", base_url=server.base_url("ollama"))).stream("x", model="m"))
+        list(bind(OllamaProvider(ProviderConfig(name="ollama", base_url=server.base_url("ollama")))).stream("x", model="m"))
         assert server.last_request.headers["accept"] == "application/x-ndjson"
 
 
@@ -57,4 +58,4 @@ def test_missing_base_url_is_a_configuration_error():
         default_base_url = None
 
     with pytest.raises(ConfigurationError, match="no base_url"):
-        NoURL(ProviderConfig(name="x")).generate("hi", model="m")
+        bind(NoURL(ProviderConfig(name="x"))).generate("hi", model="m")

@@ -12,6 +12,7 @@ import pytest
 import responses
 
 from modelprov._collect import collect
+from modelprov.engine import bind
 from modelprov.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -40,7 +41,7 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 
 def make(retry=None, api_key=None, base_url=BASE):
-    return OllamaProvider(ProviderConfig(name="ollama", api_key=api_key, base_url=base_url), sleep=lambda s: None, retry=retry)
+    return bind(OllamaProvider(ProviderConfig(name="ollama", api_key=api_key, base_url=base_url)), sleep=lambda s: None, retry=retry)
 
 
 @pytest.fixture
@@ -321,7 +322,7 @@ def test_queue_full_is_retried_then_succeeds(rsps):
     reply(rsps, {"error": "server busy"}, status=503)
     reply(rsps, protocols.chat_body("ollama", "ok"))
     slept = []
-    p = OllamaProvider(ProviderConfig(name="ollama", base_url=BASE), sleep=slept.append)
+    p = bind(OllamaProvider(ProviderConfig(name="ollama", base_url=BASE)), sleep=slept.append)
     assert p.generate("Hi", model=MODEL).text == "ok"
     assert len(rsps.calls) == 2 and len(slept) == 1
 

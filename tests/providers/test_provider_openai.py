@@ -11,6 +11,7 @@ import struct
 import pytest
 import responses
 
+from modelprov.engine import bind
 from modelprov.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -44,7 +45,7 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 def make(**options):
     cfg = ProviderConfig(name="openai", api_key=KEY, base_url=BASE, options=tuple(sorted(options.items())))
-    return OpenAIProvider(cfg, sleep=lambda s: None)
+    return bind(OpenAIProvider(cfg), sleep=lambda s: None)
 
 
 def sent(provider, messages="Hi", **kw):
@@ -120,7 +121,7 @@ def test_plain_chat_body_and_headers():
 def test_organization_project_and_extra_headers_on_the_wire():
     cfg = ProviderConfig(name="openai", api_key=KEY, base_url=BASE, headers=(("X-Team", "search"),),
                          options=(("organization", "org-1"), ("project", "proj_2")))  # fmt: skip
-    _, headers = sent(OpenAIProvider(cfg, sleep=lambda s: None))
+    _, headers = sent(bind(OpenAIProvider(cfg), sleep=lambda s: None))
     assert (headers["OpenAI-Organization"], headers["OpenAI-Project"], headers["X-Team"]) == ("org-1", "proj_2", "search")
 
 
@@ -526,7 +527,7 @@ def test_models_request_and_response():
 
 # ------------------------------------------------------------- before any I/O
 def test_missing_key_raises_configuration_error_naming_env_and_command():
-    provider = OpenAIProvider(ProviderConfig(name="openai", base_url=BASE), sleep=lambda s: None)
+    provider = bind(OpenAIProvider(ProviderConfig(name="openai", base_url=BASE)), sleep=lambda s: None)
     with pytest.raises(ConfigurationError) as info:
         provider.validate_config()
     text = str(info.value)
@@ -542,7 +543,7 @@ def test_generate_over_http_fills_request_id_and_latency():
 
 
 def test_missing_key_fails_before_any_request():
-    provider = OpenAIProvider(ProviderConfig(name="openai", base_url=BASE), sleep=lambda s: None)
+    provider = bind(OpenAIProvider(ProviderConfig(name="openai", base_url=BASE)), sleep=lambda s: None)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.POST, BASE + "/chat/completions", json=completion({"content": "x"}))
         with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
@@ -569,7 +570,7 @@ HTTP_ERRORS = [
 @pytest.mark.parametrize("status, body, cls, calls", HTTP_ERRORS)
 def test_http_errors_and_retry_decisions(status, body, cls, calls):
     slept = []
-    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE), sleep=slept.append)
+    provider = bind(OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE)), sleep=slept.append)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", json=body, status=status, headers={"x-request-id": "req_e"})
         with pytest.raises(cls) as info:
@@ -582,7 +583,7 @@ def test_http_errors_and_retry_decisions(status, body, cls, calls):
 
 def test_quota_is_not_retried_even_with_retry_after():
     slept = []
-    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE), sleep=slept.append)
+    provider = bind(OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE)), sleep=slept.append)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", status=429, headers={"retry-after": "1"},
                  json=err("You exceeded your current quota", "insufficient_quota", "insufficient_quota"))  # fmt: skip
@@ -593,7 +594,7 @@ def test_quota_is_not_retried_even_with_retry_after():
 
 def test_rate_limit_then_success_honours_retry_after():
     slept = []
-    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE), sleep=slept.append)
+    provider = bind(OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE)), sleep=slept.append)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", status=429, headers={"retry-after": "2"},
                  json=err("Rate limit reached", "requests", "rate_limit_exceeded"))  # fmt: skip
@@ -636,7 +637,7 @@ def test_stream_error_before_anything_reached_the_caller_is_retried():
     # responses delivers the whole body in one read, so the error arrives before any chunk was yielded
     body = sse({"choices": [{"index": 0, "delta": {"content": "Hel"}}]}, {"error": {"message": "overloaded", "type": "server_error", "code": None}})
     slept = []
-    provider = OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE), sleep=slept.append)
+    provider = bind(OpenAIProvider(ProviderConfig(name="openai", api_key=KEY, base_url=BASE)), sleep=slept.append)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", body=body, content_type="text/event-stream")
         with pytest.raises(ServerError, match="overloaded"):

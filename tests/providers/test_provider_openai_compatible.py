@@ -5,6 +5,7 @@ import json
 import pytest
 import responses
 
+from modelprov.engine import bind
 from modelprov.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -32,7 +33,7 @@ MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
 def make(api_key=None, name="vllm", **options):
     cfg = ProviderConfig(name=name, type="openai_compatible", api_key=api_key, base_url=BASE, options=tuple(sorted(options.items())))
-    return OpenAICompatibleProvider(cfg, sleep=lambda s: None)
+    return bind(OpenAICompatibleProvider(cfg), sleep=lambda s: None)
 
 
 def ev(data, event="message"):

@@ -5,6 +5,7 @@ import json
 import pytest
 import responses
 
+from modelprov.engine import bind
 from modelprov.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -37,7 +38,7 @@ MODEL = "anthropic/claude-sonnet-5"
 
 def make(**options):
     cfg = ProviderConfig(name="openrouter", api_key=KEY, base_url=BASE, options=tuple(sorted(options.items())))
-    return OpenRouterProvider(cfg, sleep=lambda s: None)
+    return bind(OpenRouterProvider(cfg), sleep=lambda s: None)
 
 
 COMPLETION = {"id": "gen-1", "provider": "Anthropic", "model": MODEL, "object": "chat.completion", "created": 1,
@@ -302,7 +303,7 @@ def test_tools_and_schema_over_http():
 
 def test_out_of_credits_is_not_retried():
     slept = []
-    provider = OpenRouterProvider(ProviderConfig(name="openrouter", api_key=KEY, base_url=BASE), sleep=slept.append)
+    provider = bind(OpenRouterProvider(ProviderConfig(name="openrouter", api_key=KEY, base_url=BASE)), sleep=slept.append)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", status=402, json=or_err(402, "Insufficient credits"))
         with pytest.raises(QuotaExceededError) as info:
@@ -314,7 +315,7 @@ def test_out_of_credits_is_not_retried():
 @pytest.mark.parametrize("status", [408, 429, 502, 503])
 def test_transient_errors_are_retried_then_succeed(status):
     slept = []
-    provider = OpenRouterProvider(ProviderConfig(name="openrouter", api_key=KEY, base_url=BASE), sleep=slept.append)
+    provider = bind(OpenRouterProvider(ProviderConfig(name="openrouter", api_key=KEY, base_url=BASE)), sleep=slept.append)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BASE + "/chat/completions", status=status, json=or_err(status, "try again"))
         mock.add(responses.POST, BASE + "/chat/completions", json=COMPLETION)

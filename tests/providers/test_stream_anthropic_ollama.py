@@ -8,6 +8,7 @@ injected), no network beyond 127.0.0.1.
 import pytest
 
 from modelprov._collect import collect
+from modelprov.engine import bind
 from modelprov.exceptions import (
     InvalidRequestError,
     ModelNotFoundError,
@@ -37,12 +38,12 @@ def server():
 
 def anthropic(server, slept=None):
     cfg = ProviderConfig(name="anthropic", api_key=KEY, base_url=server.base_url("anthropic"))
-    return AnthropicProvider(cfg, sleep=(slept.append if slept is not None else lambda s: None))
+    return bind(AnthropicProvider(cfg), sleep=(slept.append if slept is not None else lambda s: None))
 
 
 def ollama(server, slept=None, base_url=None):
     cfg = ProviderConfig(name="ollama", base_url=base_url or server.base_url("ollama"))
-    return OllamaProvider(cfg, sleep=(slept.append if slept is not None else lambda s: None))
+    return bind(OllamaProvider(cfg), sleep=(slept.append if slept is not None else lambda s: None))
 
 
 # -------------------------------------------------------------------- Anthropic
@@ -220,7 +221,7 @@ def test_ollama_queue_full_then_rate_limit_then_success(server):
     server.add_error(429, protocol="ollama", message="too many requests")
     from modelprov.retry import RetryPolicy
 
-    p = OllamaProvider(ollama(server).config, retry=RetryPolicy.none())
+    p = bind(OllamaProvider(ollama(server).config), retry=RetryPolicy.none())
     with pytest.raises(RateLimitError):
         p.generate("Hi", model="llama3.2")
 

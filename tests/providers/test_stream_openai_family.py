@@ -9,6 +9,7 @@ mid-stream errors, streams that end without ``[DONE]`` and retried 5xx.
 import pytest
 
 from modelprov import collect
+from modelprov.engine import bind
 from modelprov.exceptions import (
     ModelNotFoundError,
     QuotaExceededError,
@@ -51,7 +52,7 @@ def connect(server):
             base_url=server.base_url(protocol),
             options=tuple(sorted(options.items())),
         )
-        provider = CLASSES[protocol](cfg, retry=retry, sleep=slept.append)
+        provider = bind(CLASSES[protocol](cfg), retry=retry, sleep=slept.append)
         provider.slept = slept
         made.append(provider)
         return provider

@@ -15,12 +15,13 @@ import pytest
 from urllib3.exceptions import ProtocolError
 
 from modelprov import Client
-from modelprov.transport.chunked import _read, iter_chunked
+from modelprov.engine import bind
 from modelprov.exceptions import ProviderConnectionError, ResponseError
 from modelprov.providers.anthropic.provider import AnthropicProvider
 from modelprov.providers.ollama.provider import OllamaProvider
 from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.testing import FakeServer, anthropic_stream_events, ollama_stream_lines, openai_stream_events
+from modelprov.transport.chunked import _read, iter_chunked
 from modelprov.types import ProviderConfig
 
 KEY = "sk-test-0123456789abcdef"
@@ -31,23 +32,19 @@ SECOND_TEXT = {"openai": 3, "anthropic": 5, "ollama": 2}
 
 
 class Counted:
-    """A FakeServer whose accepted connections are counted."""
+    """A FakeServer (it counts the connections it accepted) and providers bound to it."""
 
     def __init__(self) -> None:
         self.server = FakeServer()
-        self.accepted = 0
-        opened = self.server._conn_opened
 
-        def counting(sock):
-            self.accepted += 1
-            opened(sock)
-
-        self.server._conn_opened = counting
+    @property
+    def accepted(self):
+        return self.server.accepted
 
     def provider(self, protocol, **cfg):
         cfg.setdefault("read_timeout", 10.0)  # a regression fails instead of hanging
         config = ProviderConfig(name=protocol, api_key=KEY, base_url=self.server.base_url(protocol), **cfg)
-        return PROVIDERS[protocol](config, sleep=lambda s: None)
+        return bind(PROVIDERS[protocol](config), sleep=lambda s: None)
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ import requests
 import responses
 import urllib3
 
-from modelprov.transport import errors as terr
 from modelprov import exceptions as E
-from modelprov.transport.requests_transport import MAX_REDIRECTS, USER_AGENT, Response, Transport
+from modelprov.deadline import Deadline
+from modelprov.transport import MAX_REDIRECTS, USER_AGENT, RequestsTransport, Response
+from modelprov.transport import errors as terr
 from modelprov.types import HTTPRequest, ProviderConfig
 
 BASE = "https://api.example.test/v1"
@@ -33,13 +34,16 @@ def mocked():
         yield rsps
 
 
+NONE = Deadline()  # no deadline
+
+
 def make(**kw):
     kw.setdefault("provider", "testprov")
-    return Transport(kw.pop("base_url", BASE), **kw)
+    return RequestsTransport(kw.pop("base_url", BASE), **kw)
 
 
-def post(t, json_body=None, timeout=None, **kw):
-    return t.send(HTTPRequest("POST", "/chat/completions", json=json_body or {"x": 1}, **kw), timeout=timeout)
+def post(t, json_body=None, deadline=NONE, **kw):
+    return t.send(HTTPRequest("POST", "/chat/completions", json=json_body or {"x": 1}, **kw), deadline)
 
 
 # --------------------------------------------------------------------------
@@ -275,7 +279,7 @@ def test_request_headers_override_and_remove(mocked):
     mocked.add(responses.POST, URL, body="data: x\n\n", content_type="text/event-stream")
     t = make(headers={"X-Drop": "1"})
     t.send(HTTPRequest("POST", "/chat/completions", json={}, stream=True,
-                       headers={"Accept": "text/event-stream", "X-Drop": None})).close()  # fmt: skip
+                       headers={"Accept": "text/event-stream", "X-Drop": None}), NONE).close()  # fmt: skip
     req = mocked.calls[0].request
     assert req.headers["Accept"] == "text/event-stream"
     assert "X-Drop" not in req.headers
@@ -284,7 +288,7 @@ def test_request_headers_override_and_remove(mocked):
 def test_get_with_params_and_no_body(mocked):
     mocked.add(responses.GET, BASE + "/models", json={"data": []})
     t = make()
-    r = t.send(HTTPRequest("GET", "/models", params={"limit": 5, "after": "m 1", "skip": None}))
+    r = t.send(HTTPRequest("GET", "/models", params={"limit": 5, "after": "m 1", "skip": None}), NONE)
     req = mocked.calls[0].request
     assert req.url == BASE + "/models?limit=5&after=m+1"
     assert req.body is None and "Content-Type" not in req.headers
@@ -293,12 +297,12 @@ def test_get_with_params_and_no_body(mocked):
 
 def test_absolute_url_path(mocked):
     mocked.add(responses.GET, "https://other.example.test/x", json=[1])
-    assert make().send(HTTPRequest("GET", "https://other.example.test/x")).json() == [1]
+    assert make().send(HTTPRequest("GET", "https://other.example.test/x"), NONE).json() == [1]
 
 
 def test_base_url_join_variants(mocked):
     mocked.add(responses.POST, "https://api.example.test/v1/messages", json={})
-    make(base_url="https://api.example.test/v1/").send(HTTPRequest("POST", "messages", json={}))
+    make(base_url="https://api.example.test/v1/").send(HTTPRequest("POST", "messages", json={}), NONE)
     assert mocked.calls[0].request.url == "https://api.example.test/v1/messages"
 
 
@@ -383,7 +387,7 @@ def test_from_config_plumbs_everything(mocked):
     cfg = ProviderConfig(name="acme", base_url=BASE, timeout=30.0, connect_timeout=4.0, proxy="http://proxy.test:3128",
                          verify="/etc/ca.pem", cert=("/c.pem", "/k.pem"), pool_size=3, headers=(("X-Team", "t1"),),
                          api_key="acmekey-123456789")  # fmt: skip
-    t = Transport.from_config(cfg, auth_headers={"x-api-key": "acmekey-123456789"})
+    t = RequestsTransport.from_config(cfg, auth_headers={"x-api-key": "acmekey-123456789"})
     assert t.provider == "acme" and t.pool_size == 3 and t.adapter._pool_maxsize == 3
     mocked.add(responses.POST, URL, json={})
     post(t)
@@ -398,25 +402,48 @@ def test_from_config_plumbs_everything(mocked):
 
 def test_from_config_timeouts(mocked):
     mocked.add(responses.POST, URL, json={})
-    t = Transport.from_config(ProviderConfig(name="p", base_url=BASE))
+    t = RequestsTransport.from_config(ProviderConfig(name="p", base_url=BASE))
     post(t)
     assert mocked.calls[-1].request.req_kwargs["timeout"] == (5.0, 600.0)
-    t = Transport.from_config(ProviderConfig(name="p", base_url=BASE, timeout=2.0))
+    t = RequestsTransport.from_config(ProviderConfig(name="p", base_url=BASE, timeout=2.0))
     post(t)
     assert mocked.calls[-1].request.req_kwargs["timeout"] == (2.0, 2.0)
-    post(t, timeout=1.0)
+    frozen = lambda: 100.0  # noqa: E731 - a clock that never moves
+    post(t, deadline=Deadline(1.0, clock=frozen))
     assert mocked.calls[-1].request.req_kwargs["timeout"] == (1.0, 1.0)
     t = make(connect_timeout=5.0, read_timeout=600.0)
-    post(t, timeout=30.0)
+    post(t, deadline=Deadline(30.0, clock=frozen))
     assert mocked.calls[-1].request.req_kwargs["timeout"] == (5.0, 30.0)
     with pytest.raises(E.ConfigurationError):
-        Transport.from_config(ProviderConfig(name="p"))
+        RequestsTransport.from_config(ProviderConfig(name="p"))
+
+
+def test_socket_timeouts_are_capped_by_the_deadline_and_streams_by_idle_timeout(mocked):
+    now = [100.0]
+    clock = lambda: now[0]  # noqa: E731
+    mocked.add(responses.POST, URL, json={})
+    t = make(connect_timeout=5.0, read_timeout=600.0, idle_timeout=20.0)
+    deadline = Deadline(60.0, clock=clock)
+    post(t, deadline=deadline)
+    assert mocked.calls[-1].request.req_kwargs["timeout"] == (5.0, 60.0)
+    post(t, deadline=deadline, stream=True).close()
+    assert mocked.calls[-1].request.req_kwargs["timeout"] == (5.0, 20.0)  # a stream's read waits at most idle_timeout
+    now[0] += 58.0
+    post(t, deadline=deadline)
+    assert mocked.calls[-1].request.req_kwargs["timeout"] == pytest.approx((2.0, 2.0))
+    now[0] += 2.0
+    calls = len(mocked.calls)
+    with pytest.raises(E.ProviderTimeoutError, match="deadline of 60s passed"):
+        post(t, deadline=deadline)
+    assert len(mocked.calls) == calls  # nothing sent once the deadline passed
+    cfg = ProviderConfig(name="p", base_url=BASE, read_timeout=30.0, idle_timeout=300.0)
+    assert RequestsTransport.from_config(cfg)._stream_read_timeout == 30.0
 
 
 @pytest.mark.parametrize("bad", ["api.example.test/v1", "ftp://api.example.test/", "http://", "http:///v1", ""])
 def test_invalid_base_url_is_configuration_error(bad):
     with pytest.raises(E.ConfigurationError) as info:
-        Transport(bad, provider="p")
+        RequestsTransport(bad, provider="p")
     assert info.value.__cause__ is not None
 
 
@@ -480,7 +507,7 @@ def test_settings_resolved_once_per_host(monkeypatch, mocked):
     for _ in range(5):
         post(t)
     assert counts["env"] == 1
-    t.send(HTTPRequest("GET", "https://other.example.test/x"))
+    t.send(HTTPRequest("GET", "https://other.example.test/x"), NONE)
     assert counts["env"] == 2
 
 
@@ -558,7 +585,7 @@ def test_same_origin_302_for_post_refused_but_followed_for_get(mocked):
     t = make()
     with pytest.raises(E.ProviderError, match="redirect refused"):
         post(t)
-    assert t.send(HTTPRequest("GET", "/models")).json() == {"data": []}
+    assert t.send(HTTPRequest("GET", "/models"), NONE).json() == {"data": []}
 
 
 def test_too_many_redirects(mocked):

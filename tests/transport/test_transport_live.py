@@ -26,8 +26,11 @@ import pytest
 import requests
 
 from modelprov import exceptions as E
-from modelprov.transport.requests_transport import MAX_REDIRECTS, Transport
+from modelprov.deadline import Deadline
+from modelprov.transport import MAX_REDIRECTS, RequestsTransport
 from modelprov.types import HTTPRequest
+
+NONE = Deadline()  # no deadline
 
 KEY = "sk-SENTINEL0123456789abcdef"
 WAIT = 2.0  # upper bound for every server-side wait
@@ -165,7 +168,7 @@ def servers():
 
 def transport(server, **kw):
     kw.setdefault("provider", "loop")
-    return Transport(server.url(kw.pop("host", "127.0.0.1")) + "/v1", **kw)
+    return RequestsTransport(server.url(kw.pop("host", "127.0.0.1")) + "/v1", **kw)
 
 
 POST = HTTPRequest("POST", "/chat/completions", json={"model": "m"})
@@ -196,7 +199,7 @@ def closed_port():
 
 
 def test_small_body_goes_out_with_the_headers_in_one_write(servers, monkeypatch):
-    from modelprov.transport import net as _transport_net
+    from modelprov.transport import _compat
 
     writes = []
     real_send = http.client.HTTPConnection.send
@@ -208,16 +211,16 @@ def test_small_body_goes_out_with_the_headers_in_one_write(servers, monkeypatch)
     monkeypatch.setattr(http.client.HTTPConnection, "send", counting_send)
     srv = servers()
     t = transport(srv)
-    t.send(POST)
+    t.send(POST, NONE)
     assert len(writes) == 1
     assert writes[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
     assert writes[0].endswith(b"\r\n\r\n" + b'{"model":"m"}')
     writes.clear()
-    t.send(HTTPRequest("GET", "/models"))
+    t.send(HTTPRequest("GET", "/models"), NONE)
     assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n")
     writes.clear()
-    big = "x" * (_transport_net.ONE_WRITE_MAX + 10)
-    t.send(HTTPRequest("POST", "/big", json={"big": big}))
+    big = "x" * (_compat.ONE_WRITE_MAX + 10)
+    t.send(HTTPRequest("POST", "/big", json={"big": big}), NONE)
     assert len(writes) >= 2
     assert srv.requests[-1][3] == json.dumps({"big": big}, separators=(",", ":")).encode()
     assert [r[3] for r in srv.requests[:2]] == [b'{"model":"m"}', b""]
@@ -227,7 +230,7 @@ def test_roundtrip_reuses_one_connection(servers):
     srv = servers()
     t = transport(srv, pool_size=4)
     for _ in range(20):
-        assert t.send(POST).json() == {"ok": True}
+        assert t.send(POST, NONE).json() == {"ok": True}
     assert srv.connections == 1 and len(srv.requests) == 20
     method, target, headers, body = srv.requests[0]
     assert (method, target, body) == ("POST", "/v1/chat/completions", b'{"model":"m"}')
@@ -243,7 +246,7 @@ def test_concurrent_sends_from_many_threads(servers):
     def worker():
         try:
             for _ in range(25):
-                results.append(t.send(POST).json())
+                results.append(t.send(POST, NONE).json())
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -263,10 +266,10 @@ def test_concurrent_sends_from_many_threads(servers):
 
 def test_connect_refused():
     port = closed_port()
-    t = Transport(f"http://127.0.0.1:{port}/v1", provider="loop")
+    t = RequestsTransport(f"http://127.0.0.1:{port}/v1", provider="loop")
     start = time.monotonic()
     with pytest.raises(E.ProviderConnectionError) as info:
-        t.send(POST)
+        t.send(POST, NONE)
     assert time.monotonic() - start < 2
     assert "connection refused by 127.0.0.1" in str(info.value)
     assert info.value.retryable and info.value.__cause__ is not None
@@ -281,9 +284,9 @@ def test_dns_failure(monkeypatch):
         return real(host, *a, **k)
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
-    t = Transport("http://dns-fail.invalid/v1", provider="loop", trust_env=False)
+    t = RequestsTransport("http://dns-fail.invalid/v1", provider="loop", trust_env=False)
     with pytest.raises(E.ProviderConnectionError, match="DNS lookup failed for dns-fail.invalid"):
-        t.send(POST)
+        t.send(POST, NONE)
 
 
 def test_read_timeout(servers):
@@ -293,13 +296,13 @@ def test_read_timeout(servers):
         t = transport(srv, read_timeout=0.2)
         start = time.monotonic()
         with pytest.raises(E.ProviderTimeoutError, match="read timeout after 0.2s waiting for 127.0.0.1"):
-            t.send(POST)
+            t.send(POST, NONE)
         assert time.monotonic() - start < 1.5
-        # per-call override of a long read timeout
+        # a per-call deadline caps a long read timeout
         t2 = transport(srv, read_timeout=600.0)
         start = time.monotonic()
         with pytest.raises(E.ProviderTimeoutError):
-            t2.send(POST, timeout=0.2)
+            t2.send(POST, Deadline(0.2))
         assert time.monotonic() - start < 1.5
     finally:
         release.set()
@@ -327,10 +330,10 @@ def test_connect_timeout_when_backlog_is_full():
             pass
         finally:
             probe.close()
-        t = Transport(f"http://127.0.0.1:{port}/v1", provider="loop", connect_timeout=0.2)
+        t = RequestsTransport(f"http://127.0.0.1:{port}/v1", provider="loop", connect_timeout=0.2)
         start = time.monotonic()
         with pytest.raises(E.ProviderTimeoutError, match="connect timeout after 0.2s to 127.0.0.1"):
-            t.send(POST)
+            t.send(POST, NONE)
         assert time.monotonic() - start < 1.5
     finally:
         for s in fillers:
@@ -346,7 +349,7 @@ def test_body_cut_short(servers):
 
     srv = servers(handler)
     with pytest.raises(E.ProviderConnectionError, match="while reading the response body") as info:
-        transport(srv).send(POST)
+        transport(srv).send(POST, NONE)
     assert info.value.__cause__ is not None
 
 
@@ -358,7 +361,7 @@ def test_server_closes_mid_chunked_stream(servers):
 
     srv = servers(handler)
     t = transport(srv, pool_size=2)
-    r = t.send(STREAM)
+    r = t.send(STREAM, NONE)
     got = []
     with pytest.raises(E.ProviderConnectionError, match="connection closed mid-stream by 127.0.0.1") as info:
         for c in r.iter_bytes():
@@ -376,7 +379,7 @@ def test_reset_mid_stream(servers):
         return False
 
     srv = servers(handler)
-    r = transport(srv).send(STREAM)
+    r = transport(srv).send(STREAM, NONE)
     it = r.iter_bytes()
     assert next(it) == b"data: 1\n\n"
     with pytest.raises(E.ProviderConnectionError, match="mid-stream") as info:
@@ -395,7 +398,7 @@ def test_read_timeout_mid_stream(servers):
 
     srv = servers(handler)
     try:
-        r = transport(srv, read_timeout=0.2).send(STREAM)
+        r = transport(srv, read_timeout=0.2).send(STREAM, NONE)
         it = r.iter_bytes()
         assert next(it) == b"data: 1\n\n"
         start = time.monotonic()
@@ -437,7 +440,7 @@ def test_stream_yields_first_event_before_second_is_sent(servers, framing):
         return framing == "content-length"
 
     srv = servers(handler)
-    r = transport(srv).send(STREAM)
+    r = transport(srv).send(STREAM, NONE)
     chunks = []
     for c in r.iter_bytes():
         chunks.append(c)
@@ -473,7 +476,7 @@ def test_abandoned_streams_do_not_leak_connections(servers):
     srv = _streaming_server(servers, events=3, stall_after=1)
     t = transport(srv, pool_size=2)
     for i in range(25):
-        r = t.send(STREAM)
+        r = t.send(STREAM, NONE)
         it = r.iter_bytes()
         assert next(it) == b"data: 0\n\n"
         if i % 3 == 0:
@@ -487,9 +490,9 @@ def test_abandoned_streams_do_not_leak_connections(servers):
             it.close()
         assert free_slots(t) == 2
     # responses that are never iterated are released when closed or collected
-    with t.send(STREAM):
+    with t.send(STREAM, NONE):
         pass
-    r = t.send(STREAM)
+    r = t.send(STREAM, NONE)
     del r
     gc.collect()
     assert free_slots(t) == 2
@@ -499,7 +502,7 @@ def test_completed_streams_reuse_one_connection(servers):
     srv = _streaming_server(servers, events=3, stall_after=99)
     t = transport(srv, pool_size=2)
     for _ in range(10):
-        assert b"".join(t.send(STREAM).iter_bytes()) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        assert b"".join(t.send(STREAM, NONE).iter_bytes()) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
     assert srv.connections == 1
     assert free_slots(t) == 2
 
@@ -514,7 +517,7 @@ def test_failed_streams_release_connections(servers):
     t = transport(srv, pool_size=2)
     for _ in range(10):
         with pytest.raises(E.ProviderConnectionError):
-            for _c in t.send(STREAM).iter_bytes():
+            for _c in t.send(STREAM, NONE).iter_bytes():
                 pass
     assert free_slots(t) == 2
 
@@ -524,7 +527,7 @@ def test_error_status_on_stream_releases_connection(servers):
     t = transport(srv, pool_size=2)
     for _ in range(5):
         with pytest.raises(E.InvalidRequestError, match="nope"):
-            t.send(STREAM)
+            t.send(STREAM, NONE)
     assert srv.connections == 1
 
 
@@ -536,7 +539,7 @@ def test_abort_unblocks_reader_in_another_thread(servers, monkeypatch, mechanism
         monkeypatch.setattr(urllib3.response.HTTPResponse, "shutdown", None, raising=False)
     srv = _streaming_server(servers, events=3, stall_after=1)
     t = transport(srv, read_timeout=30.0, pool_size=2)
-    r = t.send(STREAM)
+    r = t.send(STREAM, NONE)
     first = threading.Event()
     outcome = {}
 
@@ -569,7 +572,7 @@ def test_abort_unblocks_reader_in_another_thread(servers, monkeypatch, mechanism
 def test_abort_before_reading(servers):
     srv = _streaming_server(servers, events=3, stall_after=1)
     t = transport(srv, pool_size=1)
-    r = t.send(STREAM)
+    r = t.send(STREAM, NONE)
     r.abort()
     with pytest.raises(E.ProviderConnectionError, match="aborted"):
         list(r.iter_bytes())
@@ -604,7 +607,7 @@ def test_https_with_explicit_ca_bundle(servers, tls_files):
     srv = servers(tls=ctx)
     t = transport(srv, verify=cert)
     for _ in range(3):
-        assert t.send(POST).json() == {"ok": True}
+        assert t.send(POST, NONE).json() == {"ok": True}
     assert srv.connections == 1 and srv.requests[0][3] == b'{"model":"m"}'
 
 
@@ -613,7 +616,7 @@ def test_https_untrusted_certificate_is_tls_error_with_hint(servers, tls_files, 
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     srv = servers(tls=tls_files[1])
     with pytest.raises(E.ProviderConnectionError) as info:
-        transport(srv).send(POST)
+        transport(srv).send(POST, NONE)
     text = str(info.value)
     assert "TLS error talking to 127.0.0.1" in text
     assert "REQUESTS_CA_BUNDLE" in text and "truststore" in text and "verify" in text
@@ -625,16 +628,16 @@ def test_requests_ca_bundle_is_used_but_explicit_verify_wins(servers, tls_files,
     cert, ctx = tls_files
     srv = servers(tls=ctx)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
-    assert transport(srv).send(POST).json() == {"ok": True}  # env CA bundle honoured on the fast path
+    assert transport(srv).send(POST, NONE).json() == {"ok": True}  # env CA bundle honoured on the fast path
     with pytest.raises(E.ProviderConnectionError, match="TLS error"):
-        transport(srv, verify=True).send(POST)  # explicit verify=True: default CAs, env ignored
-    assert transport(srv, verify=False).send(POST).json() == {"ok": True}
+        transport(srv, verify=True).send(POST, NONE)  # explicit verify=True: default CAs, env ignored
+    assert transport(srv, verify=False).send(POST, NONE).json() == {"ok": True}
 
 
 def test_missing_ca_bundle_file_is_configuration_error(servers, tls_files, tmp_path):
     srv = servers(tls=tls_files[1])
     with pytest.raises(E.ConfigurationError, match="TLS file not found"):
-        transport(srv, verify=str(tmp_path / "missing.pem")).send(POST)
+        transport(srv, verify=str(tmp_path / "missing.pem")).send(POST, NONE)
 
 
 def test_plain_http_server_on_https_url_is_tls_error():
@@ -652,10 +655,10 @@ def test_plain_http_server_on_https_url_is_tls_error():
             pass
 
     threading.Thread(target=answer_in_plain_http, daemon=True).start()
-    t = Transport(f"https://127.0.0.1:{listener.getsockname()[1]}/v1", provider="loop", verify=False)
+    t = RequestsTransport(f"https://127.0.0.1:{listener.getsockname()[1]}/v1", provider="loop", verify=False)
     try:
         with pytest.raises(E.ProviderConnectionError, match="TLS error talking to 127.0.0.1"):
-            t.send(POST)
+            t.send(POST, NONE)
     finally:
         listener.close()
 
@@ -676,7 +679,7 @@ def test_cross_host_redirect_is_refused(servers, status):
     srv = servers(handler)
     t = transport(srv, auth_headers={"x-api-key": KEY, "Authorization": "Bearer " + KEY})
     with pytest.raises(E.ProviderError, match="redirect refused") as info:
-        t.send(POST)
+        t.send(POST, NONE)
     assert other.connections == 0 and other.requests == []
     assert info.value.status_code == status
     assert KEY not in str(info.value)
@@ -695,11 +698,11 @@ def test_same_origin_redirect_followed_and_loop_stopped(servers):
 
     srv = servers(handler)
     t = transport(srv, auth_headers={"x-api-key": KEY})
-    assert t.send(POST).json() == {"target": "/v2/chat/completions"}
+    assert t.send(POST, NONE).json() == {"target": "/v2/chat/completions"}
     assert srv.requests[1][2]["x-api-key"] == KEY and srv.requests[1][3] == b'{"model":"m"}'
     before = len(srv.requests)
     with pytest.raises(E.ProviderConnectionError, match="too many redirects"):
-        t.send(HTTPRequest("POST", "/loop", json={}))
+        t.send(HTTPRequest("POST", "/loop", json={}), NONE)
     assert len(srv.requests) - before == MAX_REDIRECTS + 1
     assert srv.connections == 1
 
@@ -720,13 +723,13 @@ def test_env_proxy_is_bypassed_for_loopback(servers, monkeypatch):
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
         monkeypatch.setenv(name, dead)
     srv = servers()
-    assert transport(srv).send(POST).json() == {"ok": True}
-    assert transport(srv, host="localhost").send(POST).json() == {"ok": True}
+    assert transport(srv).send(POST, NONE).json() == {"ok": True}
+    assert transport(srv, host="localhost").send(POST, NONE).json() == {"ok": True}
     # the same environment proxy IS used (resolved once, fast path) for other hosts
     t = transport(srv)
     assert t.connection_settings("http://api.remote.test/v1").proxy == dead
     with pytest.raises(E.ProviderConnectionError, match="through proxy"):
-        t.send(HTTPRequest("GET", "http://api.remote.test/v1/models"))
+        t.send(HTTPRequest("GET", "http://api.remote.test/v1/models"), NONE)
 
 
 def test_explicit_proxy_is_used_even_for_loopback(servers, monkeypatch):
@@ -735,7 +738,7 @@ def test_explicit_proxy_is_used_even_for_loopback(servers, monkeypatch):
     target = servers()
     proxy = servers(lambda conn, req: send_json(conn, {"via": "proxy", "target": req[1]}) or True)
     t = transport(target, proxy=proxy.url())
-    assert t.send(POST).json() == {"via": "proxy", "target": target.url() + "/v1/chat/completions"}
+    assert t.send(POST, NONE).json() == {"via": "proxy", "target": target.url() + "/v1/chat/completions"}
     assert target.connections == 0
 
 
@@ -749,9 +752,9 @@ def test_netrc_is_never_used(servers, monkeypatch, tmp_path):
     # sanity: plain requests would send the netrc credentials
     requests.get(srv.url() + "/probe", timeout=WAIT)
     assert srv.requests[-1][2].get("authorization", "").startswith("Basic ")
-    transport(srv, auth_headers={"Authorization": "Bearer " + KEY}).send(POST)
+    transport(srv, auth_headers={"Authorization": "Bearer " + KEY}).send(POST, NONE)
     assert srv.requests[-1][2]["authorization"] == "Bearer " + KEY
-    transport(srv).send(POST)
+    transport(srv).send(POST, NONE)
     assert "authorization" not in srv.requests[-1][2]
 
 
@@ -792,7 +795,7 @@ def test_sentinel_never_logged_or_in_exceptions(servers, caplog):
     srv = servers(handler)
     auth = {"Authorization": "Bearer " + KEY, "x-api-key": KEY}
     t = transport(srv, auth_headers=auth, read_timeout=0.3)
-    dead = Transport(f"http://127.0.0.1:{closed_port()}/v1", provider="loop", auth_headers=auth)
+    dead = RequestsTransport(f"http://127.0.0.1:{closed_port()}/v1", provider="loop", auth_headers=auth)
     q = {"key": KEY, "api_key": KEY}
     errors = []
 
@@ -803,14 +806,14 @@ def test_sentinel_never_logged_or_in_exceptions(servers, caplog):
             errors.append(exc)
 
     try:
-        attempt(lambda: t.send(HTTPRequest("POST", "/ok", json={}, params=q)).json())
-        attempt(lambda: t.send(HTTPRequest("POST", "/echo", json={}, params=q)))
-        attempt(lambda: t.send(HTTPRequest("GET", "/html", params=q)))
-        attempt(lambda: dead.send(HTTPRequest("POST", "/x", json={}, params=q)))
-        attempt(lambda: t.send(HTTPRequest("POST", "/stall", json={}, params=q)))
-        attempt(lambda: t.send(HTTPRequest("POST", "/redirect", json={}, params=q)))
-        attempt(lambda: b"".join(t.send(HTTPRequest("POST", "/stream", json={}, params=q, stream=True)).iter_bytes()))
-        attempt(lambda: b"".join(t.send(HTTPRequest("POST", "/stream-cut", json={}, params=q, stream=True)).iter_bytes()))
+        attempt(lambda: t.send(HTTPRequest("POST", "/ok", json={}, params=q), NONE).json())
+        attempt(lambda: t.send(HTTPRequest("POST", "/echo", json={}, params=q), NONE))
+        attempt(lambda: t.send(HTTPRequest("GET", "/html", params=q), NONE))
+        attempt(lambda: dead.send(HTTPRequest("POST", "/x", json={}, params=q), NONE))
+        attempt(lambda: t.send(HTTPRequest("POST", "/stall", json={}, params=q), NONE))
+        attempt(lambda: t.send(HTTPRequest("POST", "/redirect", json={}, params=q), NONE))
+        attempt(lambda: b"".join(t.send(HTTPRequest("POST", "/stream", json={}, params=q, stream=True), NONE).iter_bytes()))
+        attempt(lambda: b"".join(t.send(HTTPRequest("POST", "/stream-cut", json={}, params=q, stream=True), NONE).iter_bytes()))
     finally:
         release.set()
     kinds = sorted(type(e).__name__ for e in errors)

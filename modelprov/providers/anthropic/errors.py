@@ -164,6 +164,8 @@ def error_from_type(
             kw["hint"] = "Requests are limited to 32 MB; send fewer or smaller images and documents"
         elif "cannot both be specified" in message and "top_p" in message:
             kw["hint"] = "This model takes temperature or top_p, not both; pass only one"
+        elif "tool_choice forces tool use" in message:
+            kw["hint"] = "Anthropic refuses thinking with a forced tool_choice ('required' or a named tool): pass reasoning='none' or tool_choice='auto'"
     elif cls is AuthenticationError:
         kw["hint"] = f"Check ANTHROPIC_API_KEY, or run: modelprov keys set {provider}"
     elif cls is ModelNotFoundError:

@@ -53,19 +53,32 @@ The ``reasoning`` chat option (see :func:`plan_reasoning`):
                                 "budget_tokens": B}`` with B = ``max_tokens`` x 1/4 (low), 1/2
                                 (medium), 3/4 (high, xhigh, max), at least 1024 -- so at least a
                                 quarter of ``max_tokens`` is left for the answer
-int budget N                    models taking ``enabled`` (4.6 and older): ``{"type": "enabled",
-                                "budget_tokens": max(N, 1024)}``; adaptive-only models: adaptive with
-                                the nearest effort: N < 4096 low, < 16384 medium, < 32768 high,
-                                < 65536 xhigh, else max (rounded down to the model's levels)
+int budget N                    ``enabled``-only models (4.5 and older): ``{"type": "enabled",
+                                "budget_tokens": max(N, 1024)}``; models taking adaptive thinking
+                                (4.6 included, where ``enabled`` is deprecated and the SDK warns
+                                "use adaptive"): adaptive with the nearest effort: N < 4096 low,
+                                < 16384 medium, < 32768 high, < 65536 xhigh, else max (rounded down
+                                to the model's levels)
 ==============================  ======================================================================
 
 ``display: "summarized"`` is sent with adaptive thinking because newer models
 default to ``omitted`` (thinking blocks with empty text); ``enabled`` is only
-used on models whose default already is ``summarized`` (4.6 and older), so it
+used on models whose default already is ``summarized`` (4.5 and older), so it
 is sent without ``display``. A budget must be below ``max_tokens``: when the
 caller set ``max_tokens`` at or below it, :class:`ValidationError` is raised
 before any I/O; when the caller set none, ``max_tokens`` is raised to
-``budget + 4096`` if the default is too small.
+``budget + 4096`` if the default is too small, but never above the model's
+output limit (:func:`output_limit`: 64,000 for the 4.5 family, Sonnet 4 and
+3.7, 32,000 for Opus 4 and 4.1); a budget that does not fit below that limit
+is a :class:`ValidationError` too.
+
+*Forced tools*: the API refuses thinking while ``tool_choice`` forces a tool
+(``"required"`` or a named tool): "Thinking may not be enabled when
+tool_choice forces tool use." That holds for ``enabled`` thinking on every
+model and for adaptive thinking before Opus 4.8 (4.6, 4.7, Mythos preview);
+Opus 4.8 and the Claude 5 family take adaptive thinking with a forced tool
+(third-party reports: langchain-ai/langchain-aws#1141,
+router-for-me/CLIProxyAPI#4797). :func:`forced_tool_conflict` tells which.
 """
 
 import re
@@ -73,7 +86,7 @@ from typing import Any, Dict, FrozenSet, NamedTuple, Optional, Tuple, Union
 
 from ...exceptions import ValidationError
 
-__all__ = ["ModelTraits", "ReasoningPlan", "model_traits", "plan_reasoning"]
+__all__ = ["ModelTraits", "ReasoningPlan", "forced_tool_conflict", "model_traits", "output_limit", "plan_reasoning"]
 
 #: Anthropic's effort levels, lowest first.
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -100,6 +113,8 @@ class ModelTraits(NamedTuple):
     can_disable: bool
     efforts: Tuple[str, ...]
     system_messages: bool
+    #: Whether adaptive thinking may go with a ``tool_choice`` that forces a tool.
+    adaptive_forced_tools: bool
 
 
 class ReasoningPlan(NamedTuple):
@@ -110,28 +125,35 @@ class ReasoningPlan(NamedTuple):
     max_tokens: int
 
 
-_ENABLED = ModelTraits(True, frozenset({"enabled"}), True, (), False)
-_BOTH = ModelTraits(True, frozenset({"adaptive", "enabled"}), True, _NO_XHIGH, False)
-_PREVIEW = ModelTraits(False, frozenset({"adaptive", "enabled"}), False, _NO_XHIGH, False)
-_OPUS_47 = ModelTraits(False, frozenset({"adaptive"}), True, _ALL, False)
-_ADAPTIVE = ModelTraits(False, frozenset({"adaptive"}), True, _ALL, True)
-_ALWAYS_ON = ModelTraits(False, frozenset({"adaptive"}), False, _ALL, True)
-_UNKNOWN = ModelTraits(True, frozenset({"adaptive"}), True, _ALL, True)
+_ENABLED = ModelTraits(True, frozenset({"enabled"}), True, (), False, False)
+_BOTH = ModelTraits(True, frozenset({"adaptive", "enabled"}), True, _NO_XHIGH, False, False)
+_PREVIEW = ModelTraits(False, frozenset({"adaptive", "enabled"}), False, _NO_XHIGH, False, False)
+_OPUS_47 = ModelTraits(False, frozenset({"adaptive"}), True, _ALL, False, False)
+_ADAPTIVE = ModelTraits(False, frozenset({"adaptive"}), True, _ALL, True, True)
+_ALWAYS_ON = ModelTraits(False, frozenset({"adaptive"}), False, _ALL, True, True)
+_UNKNOWN = ModelTraits(True, frozenset({"adaptive"}), True, _ALL, True, True)
+
+
+def _parse(model: str) -> Optional[Tuple[str, int, int]]:
+    """``(line, major, minor)`` read from a model id, or ``None`` for an id of no known shape."""
+    lower = (model or "").lower()
+    m = _NEW_ID.search(lower)
+    if m is not None:
+        return m.group(1), int(m.group(2)), int(m.group(3) or 0)
+    m = _OLD_ID.search(lower)
+    if m is None:
+        return None
+    return m.group(3), int(m.group(1)), int(m.group(2) or 0)
 
 
 def model_traits(model: str) -> ModelTraits:
     """The traits of ``model`` (an id, possibly with a gateway prefix or a date suffix)."""
-    lower = (model or "").lower()
-    if "claude-mythos-preview" in lower:  # deprecated; end of life 2026-06-30 (WIRE.md §3.9)
+    if "claude-mythos-preview" in (model or "").lower():  # deprecated; end of life 2026-06-30 (WIRE.md §3.9)
         return _PREVIEW
-    m = _NEW_ID.search(lower)
-    if m is not None:
-        line, major, minor = m.group(1), int(m.group(2)), int(m.group(3) or 0)
-    else:
-        m = _OLD_ID.search(lower)
-        if m is None:
-            return _UNKNOWN
-        line, major, minor = m.group(3), int(m.group(1)), int(m.group(2) or 0)
+    parsed = _parse(model)
+    if parsed is None:
+        return _UNKNOWN
+    line, major, minor = parsed
     if line in ("fable", "mythos"):
         return _ALWAYS_ON
     version = (major, minor)
@@ -142,6 +164,29 @@ def model_traits(model: str) -> ModelTraits:
     if version >= (4, 6):
         return _BOTH
     return _ENABLED
+
+
+def output_limit(model: str) -> Optional[int]:
+    """The most output tokens an ``enabled``-thinking model (4.5 and older) allows; ``None`` when not known here.
+
+    Anthropic's model pages: 64,000 for Haiku/Sonnet/Opus 4.5, Sonnet 4 and
+    Sonnet 3.7; 32,000 for Opus 4 and 4.1. Newer models (128,000 and more)
+    never get a budget-derived ``max_tokens``; older ones cannot think.
+    """
+    parsed = _parse(model)
+    if parsed is None or model_traits(model) is not _ENABLED or parsed[1:] < (3, 7):
+        return None
+    line, major, minor = parsed
+    if line == "opus" and (major, minor) < (4, 5):
+        return 32000
+    return 64000
+
+
+def forced_tool_conflict(model: str, thinking_type: Optional[str]) -> bool:
+    """Whether the API refuses ``thinking_type`` together with a ``tool_choice`` that forces a tool (module docstring)."""
+    if thinking_type == "enabled":
+        return True
+    return thinking_type == "adaptive" and not model_traits(model).adaptive_forced_tools
 
 
 def _round_down(effort: str, levels: Tuple[str, ...]) -> Optional[str]:
@@ -188,10 +233,18 @@ def plan_reasoning(model: str, reasoning: Union[str, int], max_tokens: Optional[
             )
         return ReasoningPlan({"type": "enabled", "budget_tokens": budget}, None, limit)
     budget = max(MIN_BUDGET, int(reasoning))
-    if "enabled" not in traits.thinking:
+    if "adaptive" in traits.thinking:
         return _adaptive(_budget_effort(budget), traits, limit)
     if max_tokens is None:
         limit = max(default_max, budget + ANSWER_ROOM)
+        cap = output_limit(model)
+        if cap is not None and limit > cap:
+            if budget >= cap:
+                raise ValidationError(
+                    f"the reasoning budget ({budget} tokens) does not fit below the output limit of {model} ({cap} tokens)",
+                    hint=f"pass a budget below {cap} (thinking counts towards max_tokens), or an effort such as reasoning='high'",
+                )
+            limit = cap
     elif budget >= max_tokens:
         raise ValidationError(
             f"the reasoning budget ({budget} tokens) must be below max_tokens ({max_tokens}) for Anthropic",

@@ -2,7 +2,7 @@
 
 Codec only (no I/O): builds the request body and headers, parses responses,
 error bodies and the model list, and hands out an
-:class:`~modelprov.providers._anthropic_stream.AnthropicStreamDecoder` for
+:class:`~.stream.AnthropicStreamDecoder` for
 streams. Wire facts: WIRE.md §3 (§3.9 for the changes through 2026-12).
 
 Choices worth knowing:
@@ -48,6 +48,14 @@ Choices worth knowing:
   ``output_config.format``. Plain JSON mode (``{"type": "json_object"}``) is
   **not** offered (Anthropic has no schema-less JSON mode), so such a call
   fails with :class:`~modelprov.exceptions.UnsupportedFeatureError`.
+* **Forced tools and thinking**: the API refuses thinking while
+  ``tool_choice`` forces a tool (``"required"`` or a named tool): ``enabled``
+  thinking on every model, adaptive thinking before Opus 4.8 (rule in
+  :mod:`.models`). Such a ``reasoning`` (or ``thinking`` provider option) is
+  refused before I/O with :class:`~modelprov.exceptions.UnsupportedFeatureError`
+  naming both options; with ``drop_unsupported`` the thinking is left out and
+  the forced tool kept (the caller asked for that tool, and those models,
+  but for the retired Mythos preview, do not think by default).
 * No ``seed`` and no embeddings endpoint exist.
 * Beta features: ``anthropic-beta`` comes from the config option ``beta``
   (string or list) plus a per-call ``betas=[...]`` option, joined by commas.
@@ -59,24 +67,23 @@ Choices worth knowing:
 
 import time
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 from ...exceptions import ConfigurationError, ModelProvError, ResponseError, ValidationError
 from ...types import (
     ChatRequest,
     HTTPRequest,
-    MessageInput,
     ModelInfo,
     ModelResponse,
     ProviderCapabilities,
     Tool,
 )
-from .models import model_traits, plan_reasoning
-from .stream import AnthropicStreamDecoder
-from .wire import convert_messages, error_from_body, map_stop_reason, normalize_usage, parse_content, refusal_of
+from ..base import Messages, ModelProvider, StreamDecoder
 from ..timeparse import parse_rfc3339
 from ..unsupported import unsupported_error
-from ..base import ModelProvider, StreamDecoder
+from .models import forced_tool_conflict, model_traits, plan_reasoning
+from .stream import AnthropicStreamDecoder
+from .wire import convert_messages, error_from_body, map_stop_reason, normalize_usage, parse_content, refusal_of
 
 __all__ = ["ANTHROPIC_VERSION", "API_VERSIONS", "AnthropicProvider", "DEFAULT_MAX_TOKENS", "LEGACY_VERSION"]
 
@@ -90,9 +97,10 @@ LEGACY_VERSION = "2023-06-01"
 API_VERSIONS = (ANTHROPIC_VERSION, LEGACY_VERSION)
 
 _TOOL_CHOICE = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
+_UNFORCED = ("auto", "none")
 _RESERVED = ("model", "messages", "stream")
 _SAMPLING = ("temperature", "top_p", "top_k")
-_REMOVED = {name: f"API version {ANTHROPIC_VERSION} removed it (a 400 even at its default)" for name in _SAMPLING}
+_REMOVED = dict.fromkeys(_SAMPLING, f"API version {ANTHROPIC_VERSION} removed it (a 400 even at its default)")
 
 
 def _beta_list(value: Any) -> List[str]:
@@ -108,6 +116,22 @@ def _tool(tool: Tool) -> Dict[str, Any]:
         out["description"] = tool.description
     out["input_schema"] = tool.parameters
     return out
+
+
+def _forced_tool_conflict(req: ChatRequest) -> Dict[str, str]:
+    """``{option: reason}`` when the thinking this request turns on cannot go with its forced ``tool_choice``."""
+    given = req.provider_options.get("thinking")
+    if isinstance(given, Mapping):  # a thinking provider option wins over reasoning
+        option, kind = "thinking", given.get("type")
+    elif req.reasoning is not None:
+        option, kind = "reasoning", plan_reasoning(req.model, req.reasoning, req.max_tokens, DEFAULT_MAX_TOKENS).thinking["type"]
+    else:
+        return {}
+    if not forced_tool_conflict(req.model, kind if isinstance(kind, str) else None):
+        return {}
+    forced = "'required'" if req.tool_choice == "required" else "a named tool"
+    return {option: f"Anthropic refuses {kind} thinking while tool_choice forces a tool ({forced}); "
+                    "pass tool_choice='auto', or reasoning='none' to keep the forced tool"}  # fmt: skip
 
 
 def _check_temperature(req: ChatRequest) -> None:
@@ -172,19 +196,22 @@ class AnthropicProvider(ModelProvider):
         self.api_version  # noqa: B018 - raises ConfigurationError for an unknown version
 
     def unsupported_options(self, req: ChatRequest) -> Dict[str, str]:
-        """Sampling options: all of them under 2026-10-21; under 2023-06-01 for models that take none."""
-        if req.temperature is None and req.top_p is None and "top_k" not in req.provider_options:
-            return {}  # fast path: nothing to refuse (the version is still checked when building the request)
-        if self.api_version == ANTHROPIC_VERSION:
-            return _REMOVED
-        if not model_traits(req.model).sampling:
-            reason = "the model accepts no sampling options (Opus 4.7 and later, the Claude 5 family)"
-            return {name: reason for name in _SAMPLING}
-        return {}
+        """Sampling options (all of them under 2026-10-21; under 2023-06-01 for models that take none),
+        and thinking while ``tool_choice`` forces a tool (see the module docstring)."""
+        refused: Dict[str, str] = {}
+        if req.temperature is not None or req.top_p is not None or "top_k" in req.provider_options:
+            if self.api_version == ANTHROPIC_VERSION:
+                refused.update(_REMOVED)
+            elif not model_traits(req.model).sampling:
+                reason = "the model accepts no sampling options (Opus 4.7 and later, the Claude 5 family)"
+                refused.update(dict.fromkeys(_SAMPLING, reason))
+        if req.tools and req.tool_choice is not None and req.tool_choice not in _UNFORCED:
+            refused.update(_forced_tool_conflict(req))
+        return refused
 
     def make_request(
         self,
-        messages: Union[MessageInput, Sequence[MessageInput]],
+        messages: Messages,
         *,
         model: Optional[str] = None,
         stream: bool = False,
@@ -269,7 +296,7 @@ class AnthropicProvider(ModelProvider):
         body.update(extra)
         if req.stream:
             body["stream"] = True
-        return HTTPRequest("POST", "/v1/messages", headers=headers, json=body, stream=req.stream)
+        return HTTPRequest(method="POST", path="/v1/messages", headers=headers, json=body, stream=req.stream)
 
     def parse_chat_response(self, body: Any) -> ModelResponse:
         """A ``/v1/messages`` response body -> :class:`ModelResponse` (content order: see :mod:`.wire`)."""
@@ -277,16 +304,20 @@ class AnthropicProvider(ModelProvider):
             raise ResponseError("Anthropic response has no content list", provider=self.instance_name)
         text, parts, calls = parse_content(body["content"], self.instance_name)
         native = body.get("stop_reason")
-        # positional: text, content, tool_calls, finish_reason, native_finish_reason, usage, model,
-        # provider, id, request_id, latency_s, created_at, raw (tests/test_perf_paths.py pins the order)
-        res = ModelResponse(
-            text, parts, calls, map_stop_reason(native), native,
-            normalize_usage(body.get("usage")), body.get("model"), self.instance_name, body.get("id"),
-            None, None, time.time(), body,
-        )  # fmt: skip
-        if native == "refusal":
-            res.refusal = refusal_of(body.get("stop_details"))
-        return res
+        return ModelResponse(
+            text=text,
+            content=parts,
+            tool_calls=calls,
+            finish_reason=map_stop_reason(native),
+            native_finish_reason=native,
+            usage=normalize_usage(body.get("usage")),
+            model=body.get("model"),
+            provider=self.instance_name,
+            id=body.get("id"),
+            created_at=time.time(),
+            raw=body,
+            refusal=refusal_of(body.get("stop_details")) if native == "refusal" else None,
+        )
 
     def new_stream_decoder(self, req: ChatRequest) -> StreamDecoder:
         """A fresh :class:`AnthropicStreamDecoder`."""
@@ -305,7 +336,7 @@ class AnthropicProvider(ModelProvider):
         params: Dict[str, Any] = {"limit": 1000}
         if cursor:
             params["after_id"] = cursor
-        return HTTPRequest("GET", "/v1/models", params=params)
+        return HTTPRequest(method="GET", path="/v1/models", params=params)
 
     def _model_info(self, item: Dict[str, Any]) -> ModelInfo:
         lifecycle = item.get("lifecycle")

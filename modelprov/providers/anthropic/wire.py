@@ -127,41 +127,58 @@ def _assistant_blocks(msg: Message, provider: str) -> List[Dict[str, Any]]:
     return blocks
 
 
+def _items(req: ChatRequest, provider: str) -> List[Tuple[str, List[Dict[str, Any]]]]:
+    """``(role, blocks)`` per message; system/developer ones as ``("system", [text block])``; empty ones left out."""
+    items: List[Tuple[str, List[Dict[str, Any]]]] = []
+    for msg in req.messages:
+        role = msg.role
+        if role in _SYSTEM_ROLES:
+            text = msg.text
+            if text:
+                items.append(("system", [{"type": "text", "text": text}]))
+        elif role == "tool":
+            items.append(("user", [{"type": "tool_result", "tool_use_id": msg.tool_call_id or "", "content": msg.text}]))
+        elif role == "user":
+            items.append(("user", _user_blocks(msg)))
+        else:
+            blocks = _assistant_blocks(msg, provider)
+            if blocks:  # e.g. only another provider's reasoning: nothing to send (an empty turn is a 400)
+                items.append(("assistant", blocks))
+    return items
+
+
 def convert_messages(
     req: ChatRequest, provider: str = "anthropic", system_messages: bool = False
 ) -> Tuple[Optional[str], List[Dict[str, Any]]]:
     """``(system, messages)`` for the Messages API.
 
     ``req.system`` and the leading ``system``/``developer`` messages are
-    joined (blank line between) into the top-level ``system``. Later ones
-    stay in place as ``{"role": "system"}`` messages when ``system_messages``
-    (API version 2026-10-21 and a model that takes them), else they are
-    joined into ``system`` too. Tool results become ``tool_result`` blocks in a user turn;
+    joined (blank line between) into the top-level ``system``. With
+    ``system_messages`` (API version 2026-10-21 and a model that takes them)
+    a later one stays in place as a ``{"role": "system"}`` message where the
+    API allows one: right after a user turn, and followed by an assistant
+    turn or by nothing (so never between a ``tool_use`` and its
+    ``tool_result``, nor between two user turns); consecutive ones form one
+    message. Every other later one is joined into the top-level ``system``
+    too (as all of them are without ``system_messages``): it keeps the
+    authority of a system instruction, at the price of the prompt cache of
+    that request. Tool results become ``tool_result`` blocks in a user turn;
     consecutive turns of one role are merged, with ``tool_result`` blocks
-    first in a user turn. A turn that is a single text block is sent as a
-    plain string. ``provider`` is the instance name, for reasoning and
-    provider parts (see the module docstring).
+    first in a user turn. An assistant turn with nothing this instance can
+    receive (say, only another provider's reasoning) is left out, so its
+    neighbouring user turns merge. A turn that is a single text block is
+    sent as a plain string. ``provider`` is the instance name, for reasoning
+    and provider parts (see the module docstring).
     """
     system_parts = [req.system] if req.system else []
+    items = _items(req, provider)
     turns: List[Tuple[str, List[Dict[str, Any]]]] = []
-    for msg in req.messages:
-        role = msg.role
-        if role in _SYSTEM_ROLES:
-            text = msg.text
-            if not turns or not system_messages:
-                if text:
-                    system_parts.append(text)
+    for i, (role, blocks) in enumerate(items):
+        if role == "system":
+            after = next((r for r, _ in items[i + 1:] if r != "system"), None)
+            if not (system_messages and turns and turns[-1][0] in ("user", "system") and after in (None, "assistant")):
+                system_parts.append(blocks[0]["text"])
                 continue
-            if not text:
-                continue
-            role, blocks = "system", [{"type": "text", "text": text}]
-        elif role == "tool":
-            role = "user"
-            blocks = [{"type": "tool_result", "tool_use_id": msg.tool_call_id or "", "content": msg.text}]
-        elif role == "user":
-            blocks = _user_blocks(msg)
-        else:
-            role, blocks = "assistant", _assistant_blocks(msg, provider)
         if turns and turns[-1][0] == role:
             turns[-1][1].extend(blocks)
         else:
@@ -196,22 +213,23 @@ def parse_content(blocks: List[Any], provider: str) -> Tuple[str, List[Part], Li
             seq.append(text)
         elif kind == "tool_use":
             args = block.get("input")
-            calls.append(ToolCall(str(block.get("id") or ""), str(block.get("name") or ""), dict(args) if isinstance(args, dict) else {}))
+            calls.append(ToolCall(id=str(block.get("id") or ""), name=str(block.get("name") or ""), arguments=dict(args) if isinstance(args, dict) else {}))
         elif kind == "thinking":
             thinking, sig = block.get("thinking"), block.get("signature")
-            seq.append(ReasoningPart(thinking if isinstance(thinking, str) else "", sig if isinstance(sig, str) and sig else None, provider=provider))
+            text = thinking if isinstance(thinking, str) else ""
+            seq.append(ReasoningPart(text=text, signature=sig if isinstance(sig, str) and sig else None, provider=provider))
             has_parts = True
         elif kind == "redacted_thinking":
             data = block.get("data")
             seq.append(ReasoningPart(redacted_data=data if isinstance(data, str) else "", provider=provider))
             has_parts = True
         else:
-            seq.append(ProviderPart(provider, dict(block)))
+            seq.append(ProviderPart(provider=provider, data=dict(block)))
             has_parts = native = True
     if not has_parts:
         return "".join(texts), [], calls
     if native:
-        parts: List[Part] = [TextPart(p) if type(p) is str else p for p in seq if p != ""]
+        parts: List[Part] = [TextPart(text=p) if type(p) is str else p for p in seq if p != ""]
     else:
         parts = [p for p in seq if type(p) is not str]
     return "".join(texts), parts, calls
@@ -244,21 +262,13 @@ def normalize_usage(raw: Optional[Mapping[str, Any]]) -> Usage:
     ``output_tokens_details.thinking_tokens`` is ``reasoning_tokens``.
     """
     raw = raw or {}
-    inp = raw.get("input_tokens")
-    out = raw.get("output_tokens")
-    write = raw.get("cache_creation_input_tokens")
-    read = raw.get("cache_read_input_tokens")
     details = raw.get("output_tokens_details")
-    thinking = _count(details.get("thinking_tokens")) if type(details) is dict else None
-    if type(inp) is int and type(out) is int and (write is None or type(write) is int) and (read is None or type(read) is int):
-        # Fast path: plain integer counts (positional: input, output, total, cache read, cache write, reasoning).
-        return Usage(inp + (write or 0) + (read or 0), out, None, read, write, thinking)
-    write = _count(write)
-    read = _count(read)
+    write = _count(raw.get("cache_creation_input_tokens"))
+    read = _count(raw.get("cache_read_input_tokens"))
     return Usage(
-        input_tokens=(_count(inp) or 0) + (write or 0) + (read or 0),
-        output_tokens=_count(out) or 0,
+        input_tokens=(_count(raw.get("input_tokens")) or 0) + (write or 0) + (read or 0),
+        output_tokens=_count(raw.get("output_tokens")) or 0,
         cache_read_tokens=read,
         cache_write_tokens=write,
-        reasoning_tokens=thinking,
+        reasoning_tokens=_count(details.get("thinking_tokens")) if type(details) is dict else None,
     )

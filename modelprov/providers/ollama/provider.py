@@ -60,20 +60,22 @@ accepted and ignored; its API reports no cached-token count, so
 """
 
 import dataclasses
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+import time
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 from ...exceptions import InvalidRequestError, ModelProvError, ResponseError, UnsupportedFeatureError, ValidationError
 from ...types import (
     ChatRequest,
     EmbeddingResponse,
     HTTPRequest,
-    MessageInput,
     ModelInfo,
     ModelResponse,
     ProviderCapabilities,
     ProviderConfig,
     Tool,
 )
+from ..base import Messages, ModelProvider, StreamDecoder
+from ..timeparse import parse_rfc3339
 from .wire import (
     DEFAULT_HOST,
     OllamaStreamDecoder,
@@ -88,8 +90,6 @@ from .wire import (
     reasoning_parts,
     think_value,
 )
-from ..timeparse import parse_rfc3339
-from ..base import ModelProvider, StreamDecoder
 
 __all__ = ["OllamaProvider"]
 
@@ -138,8 +138,8 @@ class OllamaProvider(ModelProvider):
     #: Hint for a refused connection (for the transport/base to attach; see module docs).
     connection_hint: ClassVar[str] = "is Ollama running? start it with `ollama serve`"
 
-    def __init__(self, config: Optional[ProviderConfig] = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Optional[ProviderConfig] = None) -> None:
+        super().__init__(config)
         url = self.config.base_url
         if url:
             fixed = self.normalize_base_url(url)
@@ -162,7 +162,7 @@ class OllamaProvider(ModelProvider):
     # ----------------------------------------------------------- validation
     def make_request(
         self,
-        messages: Union[MessageInput, Sequence[MessageInput]],
+        messages: Messages,
         *,
         model: Optional[str] = None,
         stream: bool = False,
@@ -217,7 +217,7 @@ class OllamaProvider(ModelProvider):
         if think is not None:
             body["think"] = think
         body.update(extra)  # cache=True needs nothing: Ollama caches the prompt by itself
-        return HTTPRequest("POST", "/api/chat", json=body, stream=req.stream)
+        return HTTPRequest(method="POST", path="/api/chat", json=body, stream=req.stream)
 
     def parse_chat_response(self, body: Any) -> ModelResponse:
         """A non-streamed ``/api/chat`` body -> :class:`ModelResponse` (``message.thinking`` first in ``content``)."""
@@ -227,7 +227,6 @@ class OllamaProvider(ModelProvider):
         calls = parse_tool_calls(message)
         native = body.get("done_reason") or None
         created = parse_rfc3339(body.get("created_at"))
-        extra = {"created_at": created} if created is not None else {}
         return ModelResponse(
             text=message.get("content") or "",
             content=reasoning_parts(message, self.instance_name),
@@ -237,8 +236,8 @@ class OllamaProvider(ModelProvider):
             usage=normalize_usage(body),
             model=body.get("model"),
             provider=self.instance_name,
+            created_at=time.time() if created is None else created,
             raw=body,
-            **extra,
         )
 
     def new_stream_decoder(self, req: ChatRequest) -> StreamDecoder:
@@ -269,7 +268,7 @@ class OllamaProvider(ModelProvider):
             if key in options:
                 raise ValidationError(f"{key!r} cannot be an embedding option; pass it as an argument")
         body.update(options)
-        return HTTPRequest("POST", "/api/embed", json=body)
+        return HTTPRequest(method="POST", path="/api/embed", json=body)
 
     def parse_embed_response(self, body: Any) -> EmbeddingResponse:
         """``{"embeddings": [[...]], "prompt_eval_count": N, ...}`` -> :class:`EmbeddingResponse`."""
@@ -285,7 +284,7 @@ class OllamaProvider(ModelProvider):
 
     def build_models_request(self, cursor: Optional[str]) -> HTTPRequest:
         """``GET /api/tags`` (locally pulled models; no paging)."""
-        return HTTPRequest("GET", "/api/tags")
+        return HTTPRequest(method="GET", path="/api/tags")
 
     def parse_models_response(self, body: Any) -> Tuple[List[ModelInfo], Optional[str]]:
         """``{"models": [{"name", "modified_at", ...}]}`` -> models (``id`` = name, ``created_at`` = modified_at)."""

@@ -35,9 +35,11 @@ from ...types import (
     ToolCall,
     Usage,
 )
+from ..base import ModelProvider
 from .errors import error_from_payload, map_error
 from .stream import OpenAIStreamDecoder
 from .wire import (
+    as_dict,
     content_text,
     decode_vector,
     iso_date,
@@ -47,7 +49,6 @@ from .wire import (
     to_int,
     tool_call,
 )
-from ..base import ModelProvider
 
 __all__ = ["OPENAI_WIRE_CAPABILITIES", "OpenAICompatProvider", "OpenAIStreamDecoder", "normalize_finish_reason", "parse_usage"]
 
@@ -192,7 +193,7 @@ class OpenAICompatProvider(ModelProvider):
                 body.pop(key, None)  # e.g. stream_options=None for servers that reject it
             else:
                 body[key] = value
-        return HTTPRequest("POST", "/chat/completions", {}, body, stream=req.stream)
+        return HTTPRequest(method="POST", path="/chat/completions", json=body, stream=req.stream)
 
     # ------------------------------------------------------------ response
     def _raise_payload_error(self, payload: Dict[str, Any]) -> None:
@@ -238,17 +239,20 @@ class OpenAICompatProvider(ModelProvider):
         content = message.get("content")
         model = body.get("model")
         rid = body.get("id")
-        # positional: text, content, tool_calls, finish_reason, native_finish_reason, usage, model,
-        # provider, id, request_id, latency_s, created_at, raw (tests/test_perf_paths.py pins the order)
-        result = ModelResponse(
-            content if type(content) is str else content_text(content), parts, calls, finish,
-            native if type(native) is str else None, parse_usage(body.get("usage")) or Usage(),
-            model if type(model) is str else None, self.instance_name, rid if type(rid) is str else None,
-            None, None, created_at, body,
-        )  # fmt: skip
-        if refusal is not None:
-            result.refusal = refusal
-        return result
+        return ModelResponse(
+            text=content if type(content) is str else content_text(content),
+            content=parts,
+            tool_calls=calls,
+            finish_reason=finish,
+            native_finish_reason=native if type(native) is str else None,
+            usage=parse_usage(body.get("usage")) or Usage(),
+            model=model if type(model) is str else None,
+            provider=self.instance_name,
+            id=rid if type(rid) is str else None,
+            created_at=created_at,
+            raw=body,
+            refusal=refusal,
+        )
 
     def new_stream_decoder(self, req: ChatRequest) -> OpenAIStreamDecoder:
         """A decoder for one streamed chat completion."""
@@ -268,7 +272,7 @@ class OpenAICompatProvider(ModelProvider):
         """``POST /embeddings`` asking for float vectors; ``options`` (e.g. ``dimensions``) merged in."""
         body: Dict[str, Any] = {"model": model, "input": list(inputs), "encoding_format": "float"}
         body.update(options)
-        return HTTPRequest("POST", "/embeddings", {}, body)
+        return HTTPRequest(method="POST", path="/embeddings", json=body)
 
     def parse_embed_response(self, body: Any) -> EmbeddingResponse:
         """Vectors ordered by ``index``; base64 float32 vectors are decoded."""
@@ -284,10 +288,10 @@ class OpenAICompatProvider(ModelProvider):
             index = to_int(item.get("index"))
             items.append((pos if index is None else index, decode_vector(item.get("embedding"), pos)))
         items.sort(key=lambda pair: pair[0])
-        u = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        u = as_dict(body.get("usage"))
         usage = Usage(input_tokens=to_int(u.get("prompt_tokens")) or 0, total_tokens=to_int(u.get("total_tokens")))
         model = body.get("model") if isinstance(body.get("model"), str) else None
-        return EmbeddingResponse([vec for _, vec in items], model=model, provider=self.instance_name, usage=usage, raw=body)
+        return EmbeddingResponse(embeddings=[vec for _, vec in items], model=model, provider=self.instance_name, usage=usage, raw=body)
 
     # --------------------------------------------------------------- models
     #: The model-listing field holding the date the model stops answering (OpenAI ``shutdown_date``).
@@ -295,7 +299,7 @@ class OpenAICompatProvider(ModelProvider):
 
     def build_models_request(self, cursor: Optional[str]) -> HTTPRequest:
         """``GET /models`` (one page: these APIs do not paginate by default)."""
-        return HTTPRequest("GET", "/models", {})
+        return HTTPRequest(method="GET", path="/models")
 
     def parse_models_response(self, body: Any) -> Tuple[List[ModelInfo], Optional[str]]:
         """Models from ``{"data": [...]}``; context size from ``context_length`` or ``max_model_len``.

@@ -26,7 +26,7 @@ refused before any I/O, or left out with ``drop_unsupported``.
 """
 
 import dataclasses
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ...exceptions import AuthenticationError, ConfigurationError, ModelNotFoundError, ModelProvError
 from ...types import ChatRequest, ProviderCapabilities, ProviderConfig
@@ -43,13 +43,14 @@ _OPTION_SWITCHES = ("reasoning",)
 def _capability_overrides(value: Any, provider: str) -> Dict[str, bool]:
     if value is None or value == "":
         return {}
+    items: Iterable[Tuple[Any, Any]]
     if isinstance(value, str):
-        pairs = []
+        pairs: List[Tuple[str, str]] = []
         for item in value.split(","):
             if item.strip():
                 key, sep, flag = item.partition("=")
                 pairs.append((key.strip(), flag.strip().lower() if sep else "true"))
-        items: Any = pairs
+        items = pairs
     elif isinstance(value, Mapping):
         items = value.items()
     else:
@@ -62,8 +63,9 @@ def _capability_overrides(value: Any, provider: str) -> Dict[str, bool]:
         if isinstance(flag, str):
             if flag not in _TRUE + _FALSE:
                 raise ConfigurationError(f"capability {key!r} of {provider} must be true or false, not {flag!r}", provider=provider)
-            flag = flag in _TRUE
-        out[key] = bool(flag)
+            out[key] = flag in _TRUE
+        else:
+            out[key] = bool(flag)
     return out
 
 
@@ -80,13 +82,14 @@ class OpenAICompatibleProvider(OpenAICompatProvider):
     stream_format: ClassVar[str] = "sse"
     require_done = False
 
-    def __init__(self, config: Optional[ProviderConfig] = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Optional[ProviderConfig] = None) -> None:
+        super().__init__(config)
         overrides = _capability_overrides(self.config.option("capabilities"), self.instance_name)
         #: Chat options this server is configured not to take (``capabilities`` switches set to false).
         self._refused_options = {k: f"the {self.instance_name} server is configured without it (capabilities option)"
                                  for k in _OPTION_SWITCHES if overrides.pop(k, True) is False}  # fmt: skip
         if overrides:
+            # A per-instance override of the class-level capabilities, from the capabilities option.
             self.capabilities = dataclasses.replace(type(self).capabilities, **overrides)  # type: ignore[misc]
 
     def unsupported_options(self, req: ChatRequest) -> Dict[str, str]:

@@ -16,12 +16,16 @@ model does not take, WIRE.md §2.11) becomes
 modelprov option name: ``max_completion_tokens`` -> ``max_tokens``,
 ``reasoning_effort`` -> ``reasoning``, other fields keep their name, as
 provider options do) and ``param`` (the wire name), so that
-``drop_unsupported`` can resend without it.
+``drop_unsupported`` can resend without it. ``unsupported_value`` (the model
+takes the field, not that value: ``temperature=0.2`` on a model that only
+takes 1) also sets ``value_specific=True`` in ``exc.extra``, so what is
+learned is that value and not the whole option; ``unsupported_parameter``
+does not.
 """
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Type
+from typing import Any, Dict, Mapping, Optional, Protocol, Set, Type
 
 from ...exceptions import (
     AuthenticationError,
@@ -40,13 +44,27 @@ from ...exceptions import (
     UnsupportedFeatureError,
     error_for_status,
 )
+from .wire import as_dict
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .codec import OpenAICompatProvider
+__all__ = ["ErrorSource", "error_from_payload", "map_error", "option_of_param"]
 
-__all__ = ["error_from_payload", "map_error", "option_of_param"]
+class ErrorSource(Protocol):
+    """What the error mapping needs of the provider (an :class:`~.codec.OpenAICompatProvider`)."""
 
-_TOKEN_LIMIT = {"context_length_exceeded", "max_tokens_exceeded", "token_limit_exceeded", "exceed_context_size_error", "string_above_max_length", "string_too_long"}
+    @property
+    def instance_name(self) -> str:
+        """The provider instance the errors are for."""
+
+    def error_hint(self, exc: ModelProvError, message: str) -> Optional[str]:
+        """A provider-specific hint for ``exc``, or ``None``."""
+
+    def parse_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> Optional[ModelProvError]:
+        """The exception for an error body (:func:`map_error` for this codec)."""
+
+
+_TOKEN_LIMIT = {
+    "context_length_exceeded", "max_tokens_exceeded", "token_limit_exceeded", "exceed_context_size_error", "string_above_max_length", "string_too_long",
+}  # fmt: skip
 _FILTER = {"content_filter", "content_policy_violation", "refusal", "moderation", "moderation_error", "responsibleaipolicyviolation"}
 _QUOTA = {"insufficient_quota", "payment_required", "billing_hard_limit_reached", "quota_exceeded", "insufficient_credits"}
 _NOT_FOUND = {"model_not_found", "no_endpoints", "model_deprecated"}
@@ -69,7 +87,11 @@ _OPTION_OF_PARAM = {
 }  # fmt: skip
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-_CONTEXT_MSG = re.compile(r"maximum context length|context length exceeded|exceeds? the (?:available )?context (?:size|window)|context window (?:is )?(?:full|exceeded)|prompt is too long", re.I)
+_CONTEXT_MSG = re.compile(
+    r"maximum context length|context length exceeded|exceeds? the (?:available )?context (?:size|window)"
+    r"|context window (?:is )?(?:full|exceeded)|prompt is too long",
+    re.I,
+)
 _FILTER_MSG = re.compile(r"content management policy|flagged as potentially violating|violat\w* (?:our|the) usage polic|safety system", re.I)
 _LIMIT_RE = re.compile(r"(?:maximum context length is|available context size \(|context (?:window|length|size) (?:is|of))\s*([\d,]+)", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -114,15 +136,15 @@ def _error_object(body: Any) -> Dict[str, Any]:
 
 
 def _codes(err: Dict[str, Any]) -> Set[str]:
-    meta = err.get("metadata") if isinstance(err.get("metadata"), dict) else {}
-    avail = err.get("availability") if isinstance(err.get("availability"), dict) else {}
-    inner = err.get("innererror") if isinstance(err.get("innererror"), dict) else {}
+    meta = as_dict(err.get("metadata"))
+    avail = as_dict(err.get("availability"))
+    inner = as_dict(err.get("innererror"))
     values = (err.get("type"), err.get("code"), meta.get("error_type"), avail.get("code"), inner.get("code"))
     return {v.lower() for v in values if isinstance(v, str) and v}
 
 
 def _pick_class(status: int, codes: Set[str], message: str, err: Dict[str, Any]) -> Type[ProviderError]:
-    meta = err.get("metadata") if isinstance(err.get("metadata"), dict) else {}
+    meta = as_dict(err.get("metadata"))
     client_error = status < 500 and status != 429
     if codes & _TOKEN_LIMIT or (client_error and _CONTEXT_MSG.search(message)):
         return TokenLimitError
@@ -159,11 +181,13 @@ def option_of_param(param: Any) -> Optional[str]:
     return param if _IDENTIFIER.match(param) else None
 
 
-def _unsupported(provider: "OpenAICompatProvider", status: int, err: Dict[str, Any], message: str, body: Any) -> UnsupportedFeatureError:
+def _unsupported(provider: ErrorSource, status: int, err: Dict[str, Any], message: str, body: Any) -> UnsupportedFeatureError:
     param = err.get("param")
     option = option_of_param(param)
     kwargs: Dict[str, Any] = {"provider": provider.instance_name, "status_code": status, "param": param,
                               "error_code": err.get("code")}  # fmt: skip
+    if err.get("code") == "unsupported_value":
+        kwargs["value_specific"] = True  # the field is taken, this value is not
     if option is not None:
         kwargs["option"] = option
         kwargs["hint"] = (
@@ -177,7 +201,7 @@ def _unsupported(provider: "OpenAICompatProvider", status: int, err: Dict[str, A
     return UnsupportedFeatureError(message, **kwargs)
 
 
-def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: str) -> ModelProvError:
+def map_error(provider: ErrorSource, status: int, body: Any, text: str) -> ModelProvError:
     """The exception for an error response: class by code/type first, then by HTTP status.
 
     The provider's own message is kept; ``error_code``, ``error_type`` and
@@ -205,7 +229,7 @@ def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: st
     for key, name in (("code", "error_code"), ("type", "error_type"), ("param", "param")):
         if err.get(key) is not None:
             kwargs[name] = err[key]
-    avail = err.get("availability") if isinstance(err.get("availability"), dict) else {}
+    avail = as_dict(err.get("availability"))
     if isinstance(avail.get("retryable"), bool):
         kwargs["retryable"] = avail["retryable"]
     wait = avail.get("retry_after")
@@ -223,7 +247,7 @@ def map_error(provider: "OpenAICompatProvider", status: int, body: Any, text: st
     return exc
 
 
-def error_from_payload(provider: "OpenAICompatProvider", payload: Dict[str, Any], status_hint: Optional[int]) -> ModelProvError:
+def error_from_payload(provider: ErrorSource, payload: Dict[str, Any], status_hint: Optional[int]) -> ModelProvError:
     """The exception for an error found inside a 200 body or a stream event.
 
     The status comes from an integer ``code`` (OpenRouter, vLLM), a known string
@@ -234,7 +258,7 @@ def error_from_payload(provider: "OpenAICompatProvider", payload: Dict[str, Any]
     status = _as_int(err.get("code"))
     if status is None or not 400 <= status < 600:
         status = None
-        for value in (err.get("code"), (err.get("metadata") or {}).get("error_type") if isinstance(err.get("metadata"), dict) else None, err.get("type")):
+        for value in (err.get("code"), as_dict(err.get("metadata")).get("error_type"), err.get("type")):
             if isinstance(value, str) and value.lower() in _STATUS_OF_CODE:
                 status = _STATUS_OF_CODE[value.lower()]
                 break

@@ -20,6 +20,7 @@ from ...types import ReasoningPart, ToolCall, Usage
 
 __all__ = [
     "DetailMerger",
+    "as_dict",
     "content_text",
     "decode_vector",
     "delta_reasoning_text",
@@ -44,6 +45,11 @@ _FINISH = {
 _JOINED = ("text", "summary", "data")
 
 
+def as_dict(value: Any) -> Dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty dict."""
+    return value if isinstance(value, dict) else {}
+
+
 def normalize_finish_reason(native: Any) -> Optional[str]:
     """Map a wire ``finish_reason`` to modelprov's set (unknown non-empty values become ``stop``)."""
     if not isinstance(native, str) or not native:
@@ -62,6 +68,10 @@ def to_int(value: Any) -> Optional[int]:
     return None
 
 
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _cost(value: Any) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -75,25 +85,8 @@ def parse_usage(u: Any) -> Optional[Usage]:
     """
     if not isinstance(u, dict):
         return None
-    inp = u.get("prompt_tokens")
-    out = u.get("completion_tokens")
-    total = u.get("total_tokens")
-    if type(inp) is int and type(out) is int and (total is None or type(total) is int) and "cache_write_tokens" not in u:
-        # Fast path (every OpenAI-style answer): plain integer counts.
-        ptd = u.get("prompt_tokens_details")
-        ctd = u.get("completion_tokens_details")
-        read = write = reasoning = None
-        if type(ptd) is dict:
-            read = to_int(ptd.get("cached_tokens"))
-            write = to_int(ptd.get("cache_write_tokens"))
-        if type(ctd) is dict:
-            reasoning = to_int(ctd.get("reasoning_tokens"))
-        cost = u.get("cost")
-        if cost is None:
-            return Usage(inp, out, total, read, write, reasoning)
-        return Usage(inp, out, total, read, write, reasoning, cost=_cost(cost))
-    ptd = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
-    ctd = u.get("completion_tokens_details") if isinstance(u.get("completion_tokens_details"), dict) else {}
+    ptd = as_dict(u.get("prompt_tokens_details"))
+    ctd = as_dict(u.get("completion_tokens_details"))
     inp = to_int(u.get("prompt_tokens"))
     out = to_int(u.get("completion_tokens"))
     write = to_int(ptd.get("cache_write_tokens"))
@@ -121,9 +114,9 @@ def tool_call(item: Any, position: int) -> Optional[ToolCall]:
     """A :class:`ToolCall` from one ``tool_calls`` entry (``None`` for a non-object)."""
     if not isinstance(item, dict):
         return None
-    fn = item.get("function") if isinstance(item.get("function"), dict) else {}
-    call_id = item.get("id") if isinstance(item.get("id"), str) else ""
-    name = fn.get("name") if isinstance(fn.get("name"), str) else ""
+    fn = as_dict(item.get("function"))
+    call_id = _str(item.get("id"))
+    name = _str(fn.get("name"))
     args = fn.get("arguments")
     if isinstance(args, dict):  # a few servers send an object instead of a JSON string
         return ToolCall(id=call_id or f"call_{position}", name=name, arguments=args, raw_arguments=json.dumps(args))

@@ -1,0 +1,203 @@
+"""Every use of a requests / urllib3 / http.client internal, in one place.
+
+Each item below says why it is needed and which versions were checked
+(read in their source and run by the test suite): urllib3 1.26.20 and 2.8.0
+(the ``py39-urllib3v1`` tox env and the default one), requests 2.34.2,
+CPython's ``http.client`` 3.9-3.13. If a release changes one of them, the
+feature degrades to urllib3's own (slower) path instead of breaking: every
+accessor returns ``None`` when what it expects is not there.
+
+1. :class:`HTTPConnection` / :class:`HTTPSConnection` and their pools
+   (subclassing urllib3's, installed through ``PoolManager.pool_classes_by_scheme``
+   and ``HTTPConnectionPool.ConnectionCls``, both public attributes):
+
+   * ``request()`` is where a connection learns which send it carries
+     (:func:`.exchange.current`), so the deadline watchdog and ``abort()`` can
+     shut its socket down while urllib3 is still reading the headers. Needed:
+     urllib3 offers no hook between picking the connection and reading the
+     response. ``request(method, url, body, headers, **kw)`` has this shape in
+     1.26 and 2.x. ``connect()`` keeps the socket (``mp_sock``) because
+     http.client sets ``sock`` to ``None`` when a response will close the
+     connection, while the response still reads from it.
+   * one write for a small body: http.client writes the header block and the
+     body with two ``send()`` calls; holding the body back from ``request()``
+     and appending it to the header block in ``send()`` saves a syscall and a
+     TCP segment per call. Relies on http.client calling
+     ``endheaders(message_body)`` then ``send(header_block)`` (3.9-3.13).
+     Kept because ``benchmarks/bench_transport.py`` measured it: two writes
+     cost 4.7% more client CPU per JSON POST (median of 5 interleaved runs,
+     ~10 us of ~215 us).
+
+2. :func:`bulk_chunked_source`: the http.client response and its buffered
+   socket reader under a urllib3 response (``HTTPResponse._original_response``,
+   ``._fp``, ``._decoder``; ``http.client.HTTPResponse._method``), for the bulk
+   chunked reader of :mod:`.chunked`. Kept because the stream benchmark
+   measured urllib3's ``read_chunked`` at 1.33x (OpenAI SSE) and 1.57x (Ollama
+   NDJSON) the client CPU per stream chunk of the bulk reader (provider.stream,
+   500 one-event chunks, median of 16 interleaved runs); without it the
+   stream targets of ``benchmarks/bench_providers.py`` (<= 0.8x requests) fail.
+
+3. :func:`read1_of`: on urllib3 1.26 (no ``HTTPResponse.read1``) the
+   ``read1`` of the http.client response (``HTTPResponse._fp``), so a
+   Content-Length or close-delimited stream yields each event as it arrives
+   instead of waiting for a full read buffer. A correctness need (promptness),
+   not a speed one; 2.x has the public ``read1``.
+"""
+
+import http.client
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from urllib3 import connection as _u3conn
+from urllib3 import connectionpool as _u3pool
+
+from .exchange import current
+
+__all__ = ["HTTPConnection", "ONE_WRITE_MAX", "bulk_chunked_source", "install_pool_classes", "read1_of"]
+
+#: Request bodies up to this size go out in the same write as the headers.
+ONE_WRITE_MAX = 256 * 1024
+
+
+# --------------------------------------------------------------------------
+# 1. connection classes: the exchange hook and the one-write body
+# --------------------------------------------------------------------------
+
+
+class _ConnectionMixin:
+    """Learns its exchange in ``request()``; sends a small body with the headers in one write."""
+
+    #: The exchange (send) this connection carries now or carried last.
+    mp_exchange: Any = None
+    #: The socket an interrupted exchange shut down (reconnect before reusing it).
+    mp_shut: Any = None
+    #: The transport registry this connection is listed in.
+    mp_registry: Any = None
+    #: The socket of the last ``connect()``: http.client drops ``sock`` when a response says
+    #: ``Connection: close`` (the response keeps reading from it), and it must stay reachable.
+    mp_sock: Any = None
+    _mp_body: Optional[bytes] = None
+    _mp_tail: Optional[bytes] = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, *args: Any, **kwargs: Any) -> Any:
+        exchange = current()
+        if exchange is not None and exchange.attach(self):
+            self.close()  # type: ignore[attr-defined]  # its socket was shut down: http.client reconnects on send
+        if (
+            type(body) is bytes
+            and 0 < len(body) <= ONE_WRITE_MAX
+            and not args
+            and not kwargs.get("chunked")
+            and headers is not None
+            and "Content-Length" in headers
+        ):
+            self._mp_body = body
+            try:
+                return super().request(method, url, None, headers, **kwargs)  # type: ignore[misc]
+            finally:
+                self._mp_body = self._mp_tail = None
+        return super().request(method, url, body, headers, *args, **kwargs)  # type: ignore[misc]
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self.mp_sock = self.sock  # type: ignore[attr-defined]
+
+    def endheaders(self, message_body: Any = None, **kwargs: Any) -> Any:
+        if self._mp_body is not None and message_body is None:
+            self._mp_tail, self._mp_body = self._mp_body, None
+        return super().endheaders(message_body, **kwargs)  # type: ignore[misc]
+
+    def send(self, data: Any) -> Any:
+        tail = self._mp_tail
+        if tail is not None and isinstance(data, bytes):
+            self._mp_tail = None
+            data = data + tail
+        return super().send(data)  # type: ignore[misc]
+
+
+class HTTPConnection(_ConnectionMixin, _u3conn.HTTPConnection):
+    """urllib3's HTTP connection with the exchange hook and the one-write body."""
+
+
+class _HTTPPool(_u3pool.HTTPConnectionPool):
+    ConnectionCls = HTTPConnection
+
+
+_DEFAULT_CLASSES = {"http": _u3pool.HTTPConnectionPool, "https": _u3pool.HTTPSConnectionPool}
+_POOL_CLASSES: Dict[str, Any] = {"http": _HTTPPool, "https": _u3pool.HTTPSConnectionPool}
+if _u3pool.HTTPSConnectionPool.ConnectionCls is _u3conn.HTTPSConnection:  # the ssl module is available
+
+    class HTTPSConnection(_ConnectionMixin, _u3conn.HTTPSConnection):
+        """urllib3's HTTPS connection with the exchange hook and the one-write body."""
+
+    class _HTTPSPool(_u3pool.HTTPSConnectionPool):
+        ConnectionCls = HTTPSConnection
+
+    _POOL_CLASSES["https"] = _HTTPSPool
+
+
+def install_pool_classes(manager: Any) -> bool:
+    """Make a urllib3 ``PoolManager`` (or ``ProxyManager``) create our pools; False if it has its own.
+
+    ``pool_classes_by_scheme`` is a public attribute in 1.26 and 2.x. A manager
+    with other classes (SOCKS) is left alone: its calls still work, without the
+    header-phase deadline interrupt and the one-write body.
+    """
+    classes = getattr(manager, "pool_classes_by_scheme", None)
+    if not isinstance(classes, dict) or classes != _DEFAULT_CLASSES:
+        return classes == _POOL_CLASSES
+    manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+    return True
+
+
+# --------------------------------------------------------------------------
+# 2. the bulk chunked reader's source
+# --------------------------------------------------------------------------
+
+
+def bulk_chunked_source(raw: Any) -> Optional[Tuple[http.client.HTTPResponse, Any]]:
+    """``(http.client response, its buffered socket reader)`` when the bulk chunked reader may take ``raw``.
+
+    It may when ``raw`` is a urllib3 response (1.26 or 2.x) reading straight
+    from an ``http.client.HTTPResponse`` (``_original_response`` is ``_fp``),
+    nothing was read yet (``chunk_left`` is still ``None``, no ``_decoder``),
+    the body is not content-encoded and the request was not a HEAD
+    (``http.client.HTTPResponse._method``). ``None`` otherwise: the caller
+    uses urllib3's ``read_chunked``.
+    """
+    original = getattr(raw, "_original_response", None)
+    if not isinstance(original, http.client.HTTPResponse) or type(original) is not http.client.HTTPResponse:
+        return None  # exactly http.client's: a subclass may read differently
+    if id(getattr(raw, "_fp", None)) != id(original):  # urllib3 reads straight from it (no wrapper)
+        return None
+    fp = original.fp
+    if fp is None or not hasattr(fp, "read1") or not hasattr(fp, "readline"):
+        return None
+    if getattr(raw, "chunk_left", 0) is not None or getattr(raw, "_decoder", None) is not None:
+        return None  # urllib3 started reading it, or the attribute is unknown: not ours
+    headers = getattr(raw, "headers", None)
+    encoding = headers.get("content-encoding", "") if headers is not None else ""
+    if encoding.strip().lower() not in ("", "identity") or getattr(original, "_method", None) == "HEAD":
+        return None
+    return original, fp
+
+
+# --------------------------------------------------------------------------
+# 3. read1 on urllib3 1.26
+# --------------------------------------------------------------------------
+
+
+def read1_of(raw: Any) -> Optional[Callable[[int], bytes]]:
+    """A ``read1(size)`` returning what has arrived, or ``None`` (then read with ``raw.stream()``).
+
+    urllib3 2.x: its public ``HTTPResponse.read1`` (decoding included). 1.26:
+    the http.client response's ``read1`` (``raw._fp``), only for a body that
+    is not content-encoded (the decoder lives in urllib3).
+    """
+    read1 = getattr(raw, "read1", None)
+    if read1 is not None:
+        return lambda size: read1(size, decode_content=True)  # type: ignore[no-any-return,unused-ignore]
+    fp = getattr(raw, "_fp", None)
+    headers = getattr(raw, "headers", None) or {}
+    if fp is not None and hasattr(fp, "read1") and not headers.get("content-encoding"):
+        return fp.read1  # type: ignore[no-any-return]
+    return None
