@@ -107,17 +107,17 @@ _LAZY = {
     "ToolCall": _TYPES,
     "ToolCallDelta": _TYPES,
     "Usage": _TYPES,
-    "acomplete": "client",
-    "aembed": "client",
-    "astream": "client",
+    "acomplete": "api",
+    "aembed": "api",
+    "astream": "api",
     "classify": _EXC,
     "collect": "_collect",
-    "complete": "client",
-    "embed": "client",
+    "complete": "api",
+    "embed": "api",
     "get_config": "config",
     "get_registry": "registry",
-    "models": "client",
-    "stream": "client",
+    "models": "api",
+    "stream": "api",
 }
 for _name in __all__:
     if _name.endswith("Error") and _name not in _LAZY:
@@ -141,9 +141,10 @@ def __dir__() -> "list[str]":
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._collect import collect
+    from .api import acomplete, aembed, astream, complete, embed, models, stream
     from .async_bridge import AsyncBridge
     from .circuit_breaker import CircuitBreaker, CircuitState
-    from .client import Client, acomplete, aembed, astream, complete, embed, models, stream
+    from .client import Client
     from .config.manager import ConfigManager, get_config
     from .exceptions import (
         AuthenticationError,

@@ -110,13 +110,13 @@ def collect(chunks: Iterable[StreamChunk]) -> ModelResponse:
     content: List[Part]
     if has_provider_parts:
         content = [
-            TextPart("".join(item)) if type(item) is list else item if isinstance(item, ProviderPart) else blocks[item].part(provider)
+            TextPart(text="".join(item)) if type(item) is list else item if isinstance(item, ProviderPart) else blocks[item].part(provider)
             for item in order
         ]
     else:
         content = [blocks[i].part(provider) for i in sorted(blocks)]
         if joined:
-            content.append(TextPart(joined))
+            content.append(TextPart(text=joined))
     return ModelResponse(
         text=joined,
         content=content,

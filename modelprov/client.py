@@ -6,9 +6,8 @@ each to an engine (:mod:`modelprov.engine`) with the client's retry policy,
 clock, sleep, retry hook, transport and one circuit breaker per provider
 endpoint (shared by all of the client's calls), and runs the fallback chain
 (:mod:`modelprov.fallback`) with the call's one
-:class:`~modelprov.deadline.Deadline`. The module-level :func:`complete`,
-:func:`stream`, :func:`embed`, :func:`acomplete`, :func:`astream` use a
-lazily created default client.
+:class:`~modelprov.deadline.Deadline`. The module-level functions
+(``modelprov.complete`` and the rest) live in :mod:`modelprov.api`.
 """
 
 import threading
@@ -29,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .providers.base import ModelProvider
     from .retry import RetryPolicy
 
-__all__ = ["Client", "acomplete", "aembed", "astream", "complete", "embed", "get_default_client", "models", "reset_default_client", "stream"]
+__all__ = ["Client"]
 
 log = get_logger("client")
 
@@ -371,92 +370,3 @@ class Client:
         from .async_bridge import get_bridge
 
         return await get_bridge().run(self.batch, requests, max_concurrency, on_progress, return_exceptions)
-
-
-# ---------------------------------------------------------------- module API
-_default: Optional[Client] = None  # not a Singleton yet: tests/providers/test_contract.py sets this name
-_default_lock = threading.Lock()
-
-
-def get_default_client() -> Client:
-    """The lazily created client behind the module-level functions."""
-    global _default
-    client = _default
-    if client is None:
-        with _default_lock:
-            if _default is None:
-                _default = Client()
-            client = _default
-    return client
-
-
-def reset_default_client() -> None:
-    """Drop the default client (tests use this); its connections are closed."""
-    global _default
-    with _default_lock:
-        old, _default = _default, None
-    if old is not None:
-        old.close()
-
-
-def complete(
-    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
-    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
-    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
-    **provider_options: Any,
-) -> ModelResponse:  # fmt: skip
-    """``Client().complete`` on the default client."""
-    return get_default_client().complete(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop,
-                                         seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format, reasoning=reasoning,
-                                         cache=cache, timeout=timeout, **provider_options)  # fmt: skip
-
-
-def stream(
-    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
-    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
-    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
-    **provider_options: Any,
-) -> ChatStream:  # fmt: skip
-    """``Client().stream`` on the default client."""
-    return get_default_client().stream(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop,
-                                       seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format, reasoning=reasoning,
-                                       cache=cache, timeout=timeout, **provider_options)  # fmt: skip
-
-
-async def acomplete(
-    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
-    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
-    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
-    **provider_options: Any,
-) -> ModelResponse:  # fmt: skip
-    """``Client().acomplete`` on the default client."""
-    return await get_default_client().acomplete(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                                                stop=stop, seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format,
-                                                reasoning=reasoning, cache=cache, timeout=timeout, **provider_options)  # fmt: skip
-
-
-def astream(
-    model: Optional[str], messages: Messages, *, system: Optional[str] = None, temperature: Optional[float] = None, top_p: Optional[float] = None,
-    max_tokens: Optional[int] = None, stop: Stop = None, seed: Optional[int] = None, tools: Tools = None, tool_choice: ToolChoice = None,
-    response_format: ResponseFormat = None, reasoning: Reasoning = None, cache: Optional[bool] = None, timeout: Optional[float] = None,
-    **provider_options: Any,
-) -> AsyncIterator[StreamChunk]:  # fmt: skip
-    """``Client().astream`` on the default client."""
-    return get_default_client().astream(model, messages, system=system, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop,
-                                        seed=seed, tools=tools, tool_choice=tool_choice, response_format=response_format, reasoning=reasoning,
-                                        cache=cache, timeout=timeout, **provider_options)  # fmt: skip
-
-
-def embed(model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
-    """``Client().embed`` on the default client."""
-    return get_default_client().embed(model, inputs, timeout=timeout, **options)
-
-
-def models(provider: str) -> List[ModelInfo]:
-    """``Client().models`` on the default client."""
-    return get_default_client().models(provider)
-
-
-async def aembed(model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
-    """``Client().aembed`` on the default client."""
-    return await get_default_client().aembed(model, inputs, timeout=timeout, **options)

@@ -5,7 +5,8 @@ everything with I/O or time in it: the transport (built lazily from the
 provider's config with its auth headers, unless one was given), the retry
 policy, the breaker (a :class:`NullBreaker` when breakers are off, so there
 is one code path), the options the provider rejected at run time (resent
-once without, remembered per model), and the call's
+once without, remembered per model: the option, or only the value sent when
+the rejection was value-specific), and the call's
 :class:`~modelprov.deadline.Deadline`, which reaches every hop: the check
 before each attempt, the retry waits (the policy decides with the time left,
 so no wait passes the deadline) and ``transport.send(request, deadline,
@@ -16,16 +17,17 @@ passes (``retries=``); nothing is kept per thread. Streams run in
 :func:`bind` gives a provider its engine; the registry and the client call it.
 """
 
+import copy
 import functools
 import threading
 import time
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Optional, Set, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 
 from .deadline import Deadline
 from .engine_stream import BreakerLike, PermitLike, open_stream
 from .exceptions import ResponseError, UnsupportedFeatureError, ValidationError
-from .providers.request import drop_option, option_present
-from .providers.unsupported import log_dropped, unsupported_error
+from .providers.request import drop_option, option_value
+from .providers.unsupported import explain_rejection, log_dropped, unsupported_error
 from .retry import RetryPolicy, call_with_retry
 from .stream_handle import ProviderStream
 from .transport.base import Response, Transport
@@ -34,7 +36,7 @@ from .types import ChatRequest, EmbeddingResponse, HTTPRequest, ModelInfo, Model
 if TYPE_CHECKING:  # pragma: no cover
     from .providers.base import ModelProvider, Records
 
-__all__ = ["NULL_BREAKER", "BreakerLike", "Engine", "NullBreaker", "PermitLike", "TransportArg", "bind"]
+__all__ = ["NULL_BREAKER", "BreakerLike", "Engine", "NullBreaker", "PermitLike", "Refusal", "TransportArg", "bind"]
 
 T = TypeVar("T")
 P = TypeVar("P", bound="ModelProvider")
@@ -78,6 +80,30 @@ class NullBreaker:
 
 
 NULL_BREAKER = NullBreaker()
+
+
+class Refusal(NamedTuple):
+    """What a provider refused at run time of one option for one model.
+
+    ``values`` is ``None`` when the option itself was refused, else the values
+    refused so far (the rejection was value-specific: other values are still sent).
+    """
+
+    reason: str
+    values: Optional[Tuple[Any, ...]] = None
+
+    def covers(self, value: Any) -> bool:
+        """Whether sending the option with ``value`` would be refused again."""
+        return self.values is None or value in self.values
+
+    def adding(self, value: Any, reason: str, value_specific: bool) -> "Refusal":
+        """This refusal widened by one more rejection (of ``value`` only, or of the option itself)."""
+        if not value_specific:
+            return Refusal(reason)
+        if self.covers(value):
+            return self
+        assert self.values is not None  # covers() is True for a refusal of the whole option
+        return Refusal(reason, self.values + (copy.deepcopy(value),))
 
 
 class Engine:
@@ -132,8 +158,9 @@ class Engine:
         #: ``(config, headers)``: config headers + auth headers, computed once per config object.
         self._auth: Optional[Tuple[ProviderConfig, Dict[str, str]]] = None
         self._lock = threading.Lock()
-        #: model -> {option: reason} the provider rejected at run time (copy-on-write: read without the lock).
-        self._learned: Dict[str, Dict[str, str]] = {}
+        #: model -> {option: Refusal} the provider rejected at run time. Copy-on-write: a model's
+        #: mapping is replaced, never changed, under the lock, so readers iterate it without the lock.
+        self._learned: Dict[str, Dict[str, Refusal]] = {}
 
     def __repr__(self) -> str:
         return f"<Engine of {self.name!r} retry={self.retry!r} breaker={self.breaker!r}>"
@@ -258,33 +285,50 @@ class Engine:
 
     # ------------------------------------------------- options rejected at run time
     def learned(self, provider: "ModelProvider", req: ChatRequest) -> ChatRequest:
-        """``req`` without the options the provider rejected earlier for its model."""
-        learned = self._learned.get(req.model)
+        """``req`` without the options (or option values) the provider rejected earlier for its model."""
+        learned = self._learned.get(req.model)  # never changed once published: no lock needed to iterate
         if not learned:
             return req
-        for option, reason in learned.items():
-            if option_present(req, option):
-                if not provider.config.drop_unsupported:
-                    raise unsupported_error(provider, option, req.model, reason)
-                log_dropped(provider.instance_name, req.model, option, reason)
-                req = drop_option(req, option)
+        for option, refusal in learned.items():
+            value = option_value(req, option)
+            if value is None or not refusal.covers(value):
+                continue
+            if not provider.config.drop_unsupported:
+                raise unsupported_error(provider, option, req.model, refusal.reason, value_specific=refusal.values is not None)
+            log_dropped(provider.instance_name, req.model, option, refusal.reason)
+            req = drop_option(req, option)
         return req
 
     def learn(self, provider: "ModelProvider", req: ChatRequest, exc: UnsupportedFeatureError) -> ChatRequest:
         """After the provider rejected option ``exc.extra['option']``: ``req`` without it, or re-raise ``exc``.
 
         Only with ``drop_unsupported`` and only for an option actually sent
-        (so the resend loop ends); the option is remembered for this model.
+        (so the resend loop ends); what was refused is remembered for this
+        model: the value sent when ``exc.extra['value_specific']``, else the
+        option itself. Re-raised for an option sent, ``exc`` names the option,
+        provider and model (:func:`~modelprov.providers.unsupported.explain_rejection`).
         """
         option = exc.extra.get("option")
-        if not option or not provider.config.drop_unsupported or not option_present(req, option):
+        if not option:
             raise exc
-        reason = "the provider rejected it"
+        model = req.model
+        value = option_value(req, option)
+        if value is None:  # not sent (a codec default, say): not this call's option, nothing to leave out
+            exc.extra.setdefault("model", model)
+            raise exc
+        if not provider.config.drop_unsupported:
+            raise explain_rejection(provider.instance_name, exc, model)
+        value_specific = bool(exc.extra.get("value_specific"))
+        reason = f"the provider rejected the value {value!r}: {exc.message}" if value_specific else f"the provider rejected it: {exc.message}"
         with self._lock:
-            learned = dict(self._learned.get(req.model) or {})
-            learned[option] = reason
-            self._learned[req.model] = learned
-        log_dropped(provider.instance_name, req.model, option, reason)
+            learned = dict(self._learned.get(model) or {})
+            old = learned.get(option)
+            if old is not None:
+                learned[option] = old.adding(value, reason, value_specific)
+            else:
+                learned[option] = Refusal(reason, (copy.deepcopy(value),) if value_specific else None)
+            self._learned[model] = learned
+        log_dropped(provider.instance_name, model, option, reason)
         return drop_option(req, option)
 
     # ------------------------------------------------------------------ calls

@@ -1,11 +1,10 @@
-"""Incremental stream parsers and the stream deadline.
+"""Incremental stream parsers.
 
 * :class:`SSEParser` turns the bytes of a ``text/event-stream`` response, fed in
   arbitrary chunks, into :class:`SSEEvent` records by the WHATWG rules
   (CR / LF / CRLF line ends, comments, ``event``/``data``/``id``/``retry``,
   one stripped BOM, partial events dropped at end of stream).
 * :class:`NDJSONParser` turns newline-delimited JSON (Ollama) into values.
-* :class:`StreamDeadline` enforces an idle timeout and a total deadline.
 
 Both parsers keep raw bytes until a line (NDJSON) or a whole event block (SSE)
 is complete and decode it in one call, so a UTF-8 code point split across
@@ -14,12 +13,11 @@ only.
 """
 
 import json
-import time
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
-from .exceptions import ProviderTimeoutError, ResponseError, ValidationError
+from .exceptions import ResponseError
 
-__all__ = ["NDJSONParser", "SSEEvent", "SSEParser", "StreamDeadline", "loads_json"]
+__all__ = ["NDJSONParser", "SSEEvent", "SSEParser", "loads_json"]
 
 _BOM = b"\xef\xbb\xbf"
 _new_tuple = tuple.__new__
@@ -355,77 +353,3 @@ class NDJSONParser:
                     line=number,
                 ) from None
         return values
-
-
-class StreamDeadline:
-    """An idle timeout and a total deadline for one streamed response.
-
-    Call :meth:`touch` whenever a meaningful event arrives and :meth:`check`
-    between reads; ``check`` raises
-    :class:`~modelprov.exceptions.ProviderTimeoutError` once the stream has been
-    idle for ``idle_timeout`` seconds or open for ``total_timeout`` seconds.
-    ``None`` disables either limit. The clock starts at construction.
-
-    :param clock: a monotonic clock in seconds (inject a fake one in tests).
-    :param provider: provider name put on raised errors.
-    """
-
-    __slots__ = ("idle_timeout", "total_timeout", "provider", "_clock", "_start", "_last")
-
-    def __init__(
-        self,
-        idle_timeout: Optional[float],
-        total_timeout: Optional[float],
-        clock: Callable[[], float] = time.monotonic,
-        provider: Optional[str] = None,
-    ) -> None:
-        for name, value in (("idle_timeout", idle_timeout), ("total_timeout", total_timeout)):
-            if value is not None and not value > 0:
-                raise ValidationError(f"{name} must be a positive number of seconds or None, not {value!r}")
-        self.idle_timeout = idle_timeout
-        self.total_timeout = total_timeout
-        self.provider = provider
-        self._clock = clock
-        self._start = self._last = clock()
-
-    def touch(self) -> None:
-        """Record that a meaningful event arrived now (resets the idle timer)."""
-        self._last = self._clock()
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the deadline was created."""
-        return self._clock() - self._start
-
-    @property
-    def idle(self) -> float:
-        """Seconds since the last :meth:`touch` (or creation)."""
-        return self._clock() - self._last
-
-    def remaining(self) -> Optional[float]:
-        """Seconds until the nearer limit runs out (may be <= 0), or ``None`` if both are disabled."""
-        now = self._clock()
-        left = []
-        if self.total_timeout is not None:
-            left.append(self.total_timeout - (now - self._start))
-        if self.idle_timeout is not None:
-            left.append(self.idle_timeout - (now - self._last))
-        return min(left) if left else None
-
-    def check(self) -> None:
-        """Raise :class:`ProviderTimeoutError` if the total deadline or the idle timeout ran out."""
-        now = self._clock()
-        total = self.total_timeout
-        if total is not None and now - self._start >= total:
-            raise ProviderTimeoutError(
-                f"stream total deadline {total:g} s exceeded ({now - self._start:.1f} s elapsed)",
-                provider=self.provider,
-                timeout_kind="total",
-            )
-        idle = self.idle_timeout
-        if idle is not None and now - self._last >= idle:
-            raise ProviderTimeoutError(
-                f"stream idle for {now - self._last:.1f} s (idle timeout {idle:g} s)",
-                provider=self.provider,
-                timeout_kind="idle",
-            )

@@ -3,12 +3,9 @@
 Plain dataclasses, standard library only, built by keyword. The message
 types live in :mod:`modelprov.parts` (content parts) and
 :mod:`modelprov.messages` (:class:`Message`, :class:`ToolCall`,
-:class:`Tool`) and are re-exported here, with the validation functions of
-:mod:`modelprov.validation`: :func:`normalize_messages` turns the shapes users
-pass (a string, OpenAI-style dicts, :class:`Message` objects) into a
-validated list of :class:`Message`, raising
-:class:`~modelprov.exceptions.ValidationError` (a ``ValueError``) that names
-the offending index before any I/O happens.
+:class:`Tool`) and are re-exported here. Turning what users pass into these
+types, with errors that name the offending index before any I/O, is
+:mod:`modelprov.validation`'s job.
 """
 
 import time
@@ -18,7 +15,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from ._redact import mask_key, redact, redact_headers
 from .messages import ROLES, Message, MessageInput, Tool, ToolCall
 from .parts import PART_TYPES, ImagePart, Part, ProviderPart, ReasoningPart, TextPart
-from .validation import normalize_messages, normalize_tools  # re-exported; new code imports them from modelprov.validation
 
 __all__ = [
     "ChatRequest",
@@ -45,8 +41,6 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "Usage",
-    "normalize_messages",
-    "normalize_tools",
 ]
 
 #: The normalised ``finish_reason`` values (``native_finish_reason`` keeps the provider's own).

@@ -61,7 +61,7 @@ def _reset_singletons() -> None:
     for modname, hook in (
         ("modelprov.registry", "reset_registry"),
         ("modelprov.config.manager", "reset_config"),
-        ("modelprov.client", "reset_default_client"),
+        ("modelprov.api", "reset_default_client"),
         ("modelprov.async_bridge", "reset_bridge"),
     ):
         mod = sys.modules.get(modname)

@@ -190,7 +190,8 @@ def test_a_rejected_option_is_learned_by_the_engine():
     p = bind(Codec(ProviderConfig(name="codec", base_url="http://codec.test", drop_unsupported=True)), transport=transport)
     assert p.generate("x", model="m", temperature=0.5).dropped_options == ["temperature"]
     assert ["temperature" in r.json for r, _, _ in transport.sent] == [True, False]
-    assert p.engine._learned == {"m": {"temperature": "the provider rejected it"}}
+    assert list(p.engine._learned) == ["m"] and list(p.engine._learned["m"]) == ["temperature"]
+    assert p.engine._learned["m"]["temperature"].values is None  # the option itself: every value is left out
     chunks = list(p.stream("x", model="m", temperature=0.5))  # learned: not even sent once
     assert "".join(c.text for c in chunks) == "ok" and chunks[-1].dropped_options == ["temperature"]
     assert len(transport.sent) == 3 and "temperature" not in transport.sent[-1][0].json
@@ -204,6 +205,110 @@ def test_without_drop_unsupported_a_rejection_raises_and_nothing_is_learned():
     with pytest.raises(UnsupportedFeatureError):
         p.generate("x", model="m", temperature=0.5)
     assert p.engine._learned == {}
+
+
+def test_a_rejection_without_drop_unsupported_names_option_provider_model_and_fix():
+    p = bind(Codec(ProviderConfig(name="codec", base_url="http://codec.test")), transport=FakeTransport(default=rejecting_temperature))
+    for call in (lambda: p.generate("x", model="m", temperature=0.5), lambda: list(p.stream("x", model="m", temperature=0.5))):
+        with pytest.raises(UnsupportedFeatureError) as info:
+            call()
+        exc = info.value
+        assert exc.message == "codec does not take the option 'temperature' for model m: temperature is not supported"
+        assert exc.extra["model"] == "m" and exc.extra["option"] == "temperature" and exc.status_code == 400
+        assert exc.provider == "codec" and "Leave temperature out, or pass drop_unsupported=True" in str(exc)
+
+
+def openai_like(drop=True):
+    """The OpenAI-compatible codec; ``reasoning="minimal"`` is refused as a value, ``seed`` as a parameter (OpenAI 400 bodies)."""
+    from modelprov.testing._openai import openai_unsupported_body
+
+    def answer(request, deadline, attempt):
+        body = request.json
+        if body.get("reasoning_effort") == "minimal":
+            return p.parse_error(400, openai_unsupported_body("reasoning_effort", "minimal"), "", {})
+        if "seed" in body:
+            return p.parse_error(400, openai_unsupported_body("seed", code="unsupported_parameter"), "", {})
+        return FakeResponse(chunks=SSE) if request.stream else FakeResponse(ANSWER)
+
+    transport = FakeTransport(default=answer)
+    config = ProviderConfig(name="local", type="openai_compatible", base_url="http://local.test/v1", drop_unsupported=drop)
+    p = bind(OpenAICompatibleProvider(config), transport=transport)
+    return p, transport
+
+
+def test_a_value_specific_rejection_leaves_out_only_that_value():
+    p, transport = openai_like()
+    assert p.generate("x", model="m", reasoning="minimal").dropped_options == ["reasoning"]
+    assert [r.json.get("reasoning_effort") for r, _, _ in transport.sent] == ["minimal", None]
+    high = p.generate("x", model="m", reasoning="high")  # another value is still sent
+    assert high.dropped_options == [] and transport.sent[-1][0].json["reasoning_effort"] == "high"
+    again = p.generate("x", model="m", reasoning="minimal")  # the refused value is left out without a doomed request
+    assert again.dropped_options == ["reasoning"] and len(transport.sent) == 4 and "reasoning_effort" not in transport.sent[-1][0].json
+    chunks = list(p.stream("x", model="m", reasoning="minimal"))
+    assert chunks[-1].dropped_options == ["reasoning"] and len(transport.sent) == 5
+    refusal = p.engine._learned["m"]["reasoning"]
+    assert refusal.values == ("minimal",) and refusal.covers("minimal") and not refusal.covers("low")
+
+
+def test_an_option_refused_itself_leaves_out_every_value():
+    p, transport = openai_like()
+    assert p.generate("x", model="m", seed=1).dropped_options == ["seed"]
+    assert p.generate("x", model="m", seed=2).dropped_options == ["seed"]
+    assert ["seed" in r.json for r, _, _ in transport.sent] == [True, False, False]
+    assert p.engine._learned["m"]["seed"].values is None
+
+
+def test_a_refusal_widens_from_values_to_the_option():
+    from modelprov.engine import Refusal
+
+    r = Refusal("x", ("minimal",))
+    assert r.adding("minimal", "y", True) is r
+    assert r.adding("low", "y", True).values == ("minimal", "low")
+    assert r.adding("low", "y", False) == Refusal("y")
+    assert Refusal("z").adding("low", "y", True) == Refusal("z")  # the option itself is refused already
+
+
+def test_a_value_specific_rejection_without_drop_unsupported_says_so():
+    p, transport = openai_like(drop=False)
+    with pytest.raises(UnsupportedFeatureError) as info:
+        p.generate("x", model="m", reasoning="minimal")
+    exc = info.value
+    assert exc.message.startswith("local does not take the option 'reasoning' for model m: Unsupported value: 'reasoning_effort'")
+    assert exc.extra["value_specific"] is True and exc.extra["model"] == "m" and "drop_unsupported=True" in str(exc)
+    assert p.engine._learned == {}
+
+
+def test_learned_options_are_read_safely_while_others_are_learned():
+    import threading
+
+    from modelprov.engine import Engine
+
+    p = Codec(ProviderConfig(name="codec", base_url="http://codec.test", drop_unsupported=True))
+    engine = Engine(p, transport=FakeTransport())
+    names = [f"o{i}" for i in range(400)]
+    full = ChatRequest(messages=[], model="m", provider_options=dict.fromkeys(names, 1))
+    engine.learn(p, full, UnsupportedFeatureError("no", option=names[0]))
+    errors, done = [], threading.Event()
+
+    def read():
+        try:
+            while not done.is_set():
+                engine.learned(p, full)
+        except BaseException as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for name in names[1:]:
+            engine.learn(p, full, UnsupportedFeatureError("no", option=name))
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+    assert errors == []
+    assert engine.learned(p, full).dropped == names
 
 
 # ------------------------------------------------------------- transports

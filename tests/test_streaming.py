@@ -1,4 +1,4 @@
-"""Tests for modelprov.streaming: SSEParser, NDJSONParser, StreamDeadline."""
+"""Tests for modelprov.streaming: SSEParser, NDJSONParser, loads_json."""
 
 import json
 import pickle
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelprov.exceptions import ProviderTimeoutError, ResponseError, ValidationError
-from modelprov.streaming import NDJSONParser, SSEEvent, SSEParser, StreamDeadline
+from modelprov.exceptions import ResponseError
+from modelprov.streaming import NDJSONParser, SSEEvent, SSEParser
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -539,88 +539,6 @@ def test_property_ndjson_any_split_matches(data):
     assert nd(body) == values
     assert nd(*data.draw(splits(body))) == values
     assert nd(*one_byte_chunks(body)) == values
-
-
-# -- StreamDeadline ------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_deadline_idle_timeout_and_touch():
-    clock = FakeClock()
-    d = StreamDeadline(idle_timeout=5.0, total_timeout=None, clock=clock, provider="openai")
-    clock.now += 4.9
-    d.check()
-    d.touch()
-    clock.now += 4.9
-    d.check()
-    clock.now += 0.2
-    with pytest.raises(ProviderTimeoutError) as info:
-        d.check()
-    err = info.value
-    assert "idle for 5.1 s" in str(err)
-    assert err.provider == "openai"
-    assert err.retryable
-    assert err.extra["timeout_kind"] == "idle"
-
-
-def test_deadline_total_timeout_despite_activity():
-    clock = FakeClock()
-    d = StreamDeadline(idle_timeout=5.0, total_timeout=12.0, clock=clock)
-    for _ in range(5):
-        clock.now += 2.0
-        d.touch()
-        d.check()
-    clock.now += 2.0
-    d.touch()
-    with pytest.raises(ProviderTimeoutError) as info:
-        d.check()
-    assert "total deadline 12 s exceeded" in str(info.value)
-    assert info.value.extra["timeout_kind"] == "total"
-
-
-def test_deadline_none_disables():
-    clock = FakeClock()
-    d = StreamDeadline(None, None, clock=clock)
-    clock.now += 1e9
-    d.check()
-    assert d.remaining() is None
-    assert d.elapsed == 1e9
-
-
-def test_deadline_remaining_and_idle():
-    clock = FakeClock()
-    d = StreamDeadline(idle_timeout=10.0, total_timeout=30.0, clock=clock)
-    clock.now += 4.0
-    assert d.remaining() == 6.0
-    assert d.idle == 4.0
-    d.touch()
-    clock.now += 5.0
-    assert d.remaining() == 5.0  # idle is nearer
-    for _ in range(4):
-        clock.now += 5.0
-        d.touch()
-    assert d.remaining() == 1.0  # total is nearer (29 s elapsed)
-
-
-@pytest.mark.parametrize("bad", [0, -1, float("nan")])
-def test_deadline_rejects_non_positive(bad):
-    with pytest.raises(ValidationError):
-        StreamDeadline(idle_timeout=bad, total_timeout=None)
-    with pytest.raises(ValidationError):
-        StreamDeadline(idle_timeout=None, total_timeout=bad)
-
-
-def test_deadline_default_clock_is_monotonic():
-    d = StreamDeadline(idle_timeout=60.0, total_timeout=60.0)
-    d.touch()
-    d.check()
 
 
 # --- loads_json: json.loads semantics at a lower per-call cost -------------------------------

@@ -175,7 +175,7 @@ class MockProvider(ModelProvider):
         raw: Dict[str, Any] = {"mock": True, "text": text}
         content: List[Any] = []
         if reasoning is not None:
-            content.append(ReasoningPart(reasoning, provider=self.instance_name))
+            content.append(ReasoningPart(text=reasoning, provider=self.instance_name))
             raw["reasoning"] = reasoning
         if refusal is not None:
             raw["refusal"] = refusal

@@ -8,7 +8,9 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..exceptions import ConfigurationError, ValidationError
-from ..types import REASONING_EFFORTS, ChatRequest, MessageInput, Tool, normalize_messages, normalize_tools
+from ..messages import MessageInput, Tool
+from ..types import REASONING_EFFORTS, ChatRequest
+from ..validation import normalize_messages, normalize_tools
 
 __all__ = [
     "DROPPABLE_FIELDS",
@@ -18,6 +20,7 @@ __all__ = [
     "normalize_response_format",
     "normalize_tool_choice",
     "option_present",
+    "option_value",
     "pop_timeout",
 ]
 
@@ -164,19 +167,6 @@ def build_chat_request_object(
         raise ValidationError("provider_options must be a dict")
     opts: Dict[str, Any] = dict(provider_options or {})
     opts.update(extra)
-    if (
-        temperature is None and top_p is None and stop is None and seed is None and tools is None and tool_choice is None
-        and response_format is None and reasoning is None and cache is None and (max_tokens is None or type(max_tokens) is int and max_tokens >= 1)
-    ):  # fmt: skip
-        # Fast path: a plain call (messages, maybe system and max_tokens) needs no other checks.
-        return ChatRequest(
-            messages=normalize_messages(messages),
-            model=model,
-            system=system or None,
-            max_tokens=max_tokens,
-            stream=bool(stream),
-            provider_options=opts,
-        )
     norm_tools = normalize_tools(tools)
     if cache is not None and not isinstance(cache, bool):
         raise ValidationError(f"cache must be True or False, not {cache!r}")
@@ -203,11 +193,16 @@ def build_chat_request_object(
 DROPPABLE_FIELDS = ("system", "temperature", "top_p", "max_tokens", "stop", "seed", "tool_choice", "response_format", "reasoning", "cache")
 
 
+def option_value(req: ChatRequest, name: str) -> Any:
+    """The value of chat option ``name`` (a field or a provider option) on ``req``; ``None`` when unset."""
+    if name in DROPPABLE_FIELDS:
+        return getattr(req, name)
+    return req.provider_options.get(name)
+
+
 def option_present(req: ChatRequest, name: str) -> bool:
     """Whether chat option ``name`` (a field or a provider option) is set on ``req``."""
-    if name in DROPPABLE_FIELDS:
-        return getattr(req, name) is not None
-    return name in req.provider_options and req.provider_options[name] is not None
+    return option_value(req, name) is not None
 
 
 def drop_option(req: ChatRequest, name: str) -> ChatRequest:

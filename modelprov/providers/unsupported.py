@@ -7,9 +7,14 @@ into :class:`~modelprov.exceptions.UnsupportedFeatureError` with
 ``extra["option"]``. Without ``drop_unsupported`` both raise. With it, known
 options are left out before sending (here, no I/O), and a rejected one is left
 out of one resend and remembered per model for the life of the provider's
-engine (:mod:`modelprov.engine`, so the next call sends no doomed request).
-Every option left out is named in ``ModelResponse.dropped_options`` and
-logged once per (provider, model, option) at WARNING.
+engine (:mod:`modelprov.engine`, so the next call sends no doomed request):
+the option itself, or only the value sent when the rejection says so
+(``extra["value_specific"]``: the model takes the option, not that value).
+Without ``drop_unsupported`` a run-time rejection is re-raised naming the
+option, provider and model like the before-I/O error
+(:func:`explain_rejection`). Every option left out is named in
+``ModelResponse.dropped_options`` and logged once per (provider, model,
+option) at WARNING.
 """
 
 import threading
@@ -20,7 +25,7 @@ from ..exceptions import UnsupportedFeatureError
 from ..types import ChatRequest, ProviderConfig
 from .request import drop_option, option_present
 
-__all__ = ["OptionCodec", "apply_unsupported", "log_dropped", "unsupported_error"]
+__all__ = ["OptionCodec", "apply_unsupported", "explain_rejection", "log_dropped", "unsupported_error"]
 
 
 class OptionCodec(Protocol):
@@ -50,17 +55,44 @@ def log_dropped(provider: str, model: str, option: str, reason: str) -> None:
     log.warning("%s: leaving out option %r for model %s (%s)", provider, option, model, reason)
 
 
-def unsupported_error(provider: OptionCodec, option: str, model: str, reason: str) -> UnsupportedFeatureError:
-    """The error for option ``option`` that ``provider`` does not take for ``model``."""
+def _message(name: str, option: str, model: str, reason: str) -> str:
+    return f"{name} does not take the option {option!r} for model {model}: {reason}"
+
+
+def _hint(name: str, option: str, value_specific: bool = False) -> str:
+    fix = f"pass another value for {option} or leave it out" if value_specific else f"leave {option} out"
+    return f"{fix}, or pass drop_unsupported=True to the Client (or set drop_unsupported = true for {name} in the config) to drop it automatically"
+
+
+def unsupported_error(provider: OptionCodec, option: str, model: str, reason: str, *, value_specific: bool = False) -> UnsupportedFeatureError:
+    """The error for option ``option`` that ``provider`` does not take for ``model`` (or not with the value given)."""
     name = provider.instance_name
-    return UnsupportedFeatureError(
-        f"{name} does not take the option {option!r} for model {model}: {reason}",
-        provider=name,
-        option=option,
-        model=model,
-        hint=f"leave {option} out, or pass drop_unsupported=True to the Client "
-        f"(or set drop_unsupported = true for {name} in the config) to drop it automatically",
-    )
+    exc = UnsupportedFeatureError(_message(name, option, model, reason), provider=name, option=option, model=model, hint=_hint(name, option, value_specific))
+    if value_specific:
+        exc.extra["value_specific"] = True
+    return exc
+
+
+def explain_rejection(name: str, exc: UnsupportedFeatureError, model: str) -> UnsupportedFeatureError:
+    """``exc`` (a run-time rejection of ``exc.extra["option"]``) reworded like :func:`unsupported_error`, in place.
+
+    The message names provider ``name``, the option and ``model`` before the
+    provider's own text; ``model`` goes into ``exc.extra``; a hint without the
+    ``drop_unsupported`` fix is replaced. Status, request id and attempts stay.
+    """
+    option = exc.extra.get("option")
+    if not option:
+        return exc
+    exc.extra.setdefault("model", model)
+    if exc.provider is None:
+        exc.provider = name
+    message = _message(name, option, model, exc.message)
+    if not exc.message.startswith(_message(name, option, model, "")):
+        exc.message = message
+        exc.args = (message,)
+    if "drop_unsupported" not in (exc.hint or ""):
+        exc.hint = _hint(name, option, bool(exc.extra.get("value_specific")))
+    return exc
 
 
 def apply_unsupported(provider: OptionCodec, req: ChatRequest) -> ChatRequest:

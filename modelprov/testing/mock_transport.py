@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, T
 from urllib.parse import urlencode, urlsplit
 
 from ..deadline import Deadline
-from ..exceptions import ModelProvError, ProviderConnectionError, ProviderTimeoutError, ValidationError
+from ..exceptions import ModelProvError, ProviderConnectionError, ProviderTimeoutError, ResponseError, ValidationError
 from ..transport.base import ErrorParser, HeadersArg, Response, Transport, request_id
 from ..transport.status import MAX_ERROR_BODY, error_from_status
 from ..types import HTTPRequest, ProviderConfig
@@ -343,9 +343,7 @@ class MockResponse(Response):
         self._body = body
         self._chunks = chunks
         self._deadline = deadline
-        self._consumed = False
-        self._aborted = False
-        self.closed = False
+        self._consumed = self._aborted = self.closed = False
 
     @property
     def source(self) -> str:
@@ -369,8 +367,6 @@ class MockResponse(Response):
         if self._chunks is None:
             return iter((self._body,) if self._body else ())
         if self._consumed:
-            from ..exceptions import ResponseError
-
             raise ResponseError("the response body was already consumed", provider=self.provider)
         self._consumed = True
         return self._stream(self._chunks)

@@ -126,6 +126,7 @@ class Exchange:
             if self.state == LIVE:
                 self.state = DONE
             state = self.state
+            self.conn = None  # nothing left to interrupt: hold no connection
         return state
 
     def _kill(self, why: int) -> None:

@@ -250,7 +250,8 @@ class RequestsTransport(Transport):
             prep.mp_origin = origin  # type: ignore[attr-defined]  # the adapter's pool cache (see net.Adapter)
             sending(exchange)  # the connection that carries it attaches itself (see exchange.py)
             try:
-                resp = send(prep, stream=True, timeout=timeout, verify=settings.verify, cert=settings.cert, proxies=settings.proxies)
+                sent = send(prep, stream=True, timeout=timeout, verify=settings.verify, cert=settings.cert, proxies=settings.proxies)
+                resp = cast(_net.Answer, sent)  # net.Adapter.build_response answers our requests with an Answer
             finally:
                 sending(None)
             status = resp.status_code
@@ -301,7 +302,7 @@ class RequestsTransport(Transport):
         dog = self._watch(exchange, left) if left is not None else None
         started = time.perf_counter()
         endpoint = self._endpoint
-        url, host, phase, resp, settings = request.path, "?", "request", None, None
+        url, host, phase, resp, settings, raw = request.path, "?", "request", None, None, None
         try:
             url, origin, host = endpoint.target(request.path)
             if request.params:
@@ -345,7 +346,7 @@ class RequestsTransport(Transport):
                     _net.release(resp.raw)
                 except Exception:
                     pass
-                resp = None  # the exception's frames must not hold the response
+                resp = raw = None  # the exception's frames must not hold the response
             if not isinstance(exc, Exception):  # KeyboardInterrupt & co: connection released, no mapping
                 raise
             if expired and not isinstance(exc, ModelProvError):

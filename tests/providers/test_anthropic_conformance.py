@@ -55,8 +55,8 @@ CASES = {
         [{"role": "system", "content": "Be terse."}, "Hi", {"role": "assistant", "content": "Hello."},
          {"role": "system", "content": "Answer in French."}, "Bye"], {"system": "You are a bot."}),  # fmt: skip
     "system messages kept in place": (
-        ["Hi", {"role": "assistant", "content": "Hello."}, {"role": "system", "content": "French now."},
-         {"role": "developer", "content": "Short."}, "Bye"], {"model": "claude-opus-4-8"}),  # fmt: skip
+        ["Hi", {"role": "assistant", "content": "Hello."}, "Bye", {"role": "system", "content": "French now."},
+         {"role": "developer", "content": "Short."}], {"model": "claude-opus-4-8"}),  # fmt: skip
     "developer role": ([{"role": "developer", "content": "No emoji."}, "Hi", {"role": "assistant", "content": "Hey"},
                         {"role": "developer", "content": "Shorter."}, "Bye"], {}),  # fmt: skip
     "tools auto": ("Weather?", {"tools": TOOLS, "tool_choice": "auto"}),
@@ -119,12 +119,65 @@ def test_legacy_sampling_options_are_the_only_extras(stream):
 def test_system_messages_in_place_only_under_2026_and_on_models_that_take_them():
     messages, options = CASES["system messages kept in place"]
     new = build("2026-10-21", messages, options, False)
-    assert new["messages"][2] == {"role": "system", "content": [{"type": "text", "text": "French now."}, {"type": "text", "text": "Short."}]}
-    assert "system" not in new
+    assert new["messages"][3] == {"role": "system", "content": [{"type": "text", "text": "French now."}, {"type": "text", "text": "Short."}]}
+    assert "system" not in new and len(new["messages"]) == 4
     old = build("2023-06-01", messages, options, False)
     assert old["system"] == "French now.\n\nShort." and [m["role"] for m in old["messages"]] == ["user", "assistant", "user"]
     haiku = build("2026-10-21", messages, {}, False)
     assert haiku["system"] == "French now.\n\nShort."
+
+
+SYS = {"role": "system", "content": "Use metric units."}
+CALL = ToolCall("toolu_9", "get_weather", {"city": "Paris"})
+CALL2 = ToolCall("toolu_10", "get_time", {})
+
+
+@pytest.mark.parametrize(
+    "messages, roles, top",
+    [
+        # right after a user turn and last, or followed by an assistant turn: kept in place
+        (["Hi", SYS], ["user", "system"], None),
+        (["Hi", SYS, {"role": "assistant", "content": "Hello."}, "Bye"], ["user", "system", "assistant", "user"], None),
+        # after a tool result that answers every call, before the assistant's next turn: kept
+        (["Weather?", Message("assistant", "", tool_calls=[CALL]), Message.tool_result(CALL, "18C"), SYS,
+          Message("assistant", "18C.")], ["user", "assistant", "user", "system", "assistant"], None),
+        # right after an assistant turn: joined into the top-level system
+        (["Hi", {"role": "assistant", "content": "Hello."}, SYS, "Bye"], ["user", "assistant", "user"], "Use metric units."),
+        (["Hi", {"role": "assistant", "content": "Hello."}, SYS], ["user", "assistant"], "Use metric units."),
+        # between a tool_use and its tool_result: joined, the result still follows the call
+        (["Weather?", Message("assistant", "", tool_calls=[CALL]), SYS, Message.tool_result(CALL, "18C")],
+         ["user", "assistant", "user"], "Use metric units."),
+        # between two tool results of one turn (a result is still pending): joined, the results stay one turn
+        (["Weather?", Message("assistant", "", tool_calls=[CALL, CALL2]), Message.tool_result(CALL, "18C"), SYS,
+          Message.tool_result(CALL2, "14:00")], ["user", "assistant", "user"], "Use metric units."),
+        # between two user turns: joined, the user turns merge
+        (["Hi", SYS, "Bye"], ["user"], "Use metric units."),
+    ],
+)  # fmt: skip
+def test_later_system_messages_stay_in_place_only_where_the_api_allows(messages, roles, top):
+    body = build("2026-10-21", messages, {"model": "claude-opus-4-8", "tools": TOOLS}, False)
+    assert [m["role"] for m in body["messages"]] == roles
+    assert body.get("system") == top
+    if top is None:
+        assert {"role": "system", "content": "Use metric units."} in body["messages"]
+    for i, m in enumerate(body["messages"]):
+        if m["role"] == "assistant" and isinstance(m["content"], list) and any(b["type"] == "tool_use" for b in m["content"]):
+            nxt = body["messages"][i + 1]  # every tool_use is answered right after, results first
+            assert nxt["role"] == "user" and nxt["content"][0]["type"] == "tool_result"
+    assert_valid(TYPES[False], body)
+
+
+def test_an_assistant_turn_with_nothing_to_send_is_left_out():
+    foreign = Message("assistant", [ReasoningPart("elsewhere", signature="x", provider="openrouter")])
+    body = build("2026-10-21", ["Hi", foreign, "Still there?"], {}, False)
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "Still there?"}]}]
+    unsigned = Message("assistant", [ReasoningPart("no signature", provider="anthropic"), TextPart("")])
+    body = build("2026-10-21", ["Hi", unsigned, "Again?", Message("assistant", "Yes.")], {}, False)
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant"] and body["messages"][1]["content"] == "Yes."
+    # a system message after a dropped assistant turn follows the user turn before it
+    body = build("2026-10-21", ["Hi", foreign, SYS], {"model": "claude-opus-4-8"}, False)
+    assert body["messages"] == [{"role": "user", "content": "Hi"}, {"role": "system", "content": "Use metric units."}]
+    assert_valid(TYPES[False], body)
 
 
 def test_history_body_content_order():

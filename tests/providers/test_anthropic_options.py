@@ -229,7 +229,10 @@ def test_seed_stays_unsupported_even_with_drop(server):
         ("claude-sonnet-4-5", "medium", {"type": "enabled", "budget_tokens": 8000}, None),
         ("claude-opus-4-5", "max", {"type": "enabled", "budget_tokens": 12000}, None),
         ("claude-haiku-4-5", 5000, {"type": "enabled", "budget_tokens": 5000}, None),
-        ("claude-opus-4-6", 500, {"type": "enabled", "budget_tokens": 1024}, None),
+        ("claude-opus-4-6", 500, {"type": "adaptive", "display": "summarized"}, "low"),
+        ("claude-sonnet-4-6", 20000, {"type": "adaptive", "display": "summarized"}, "high"),
+        ("claude-opus-4-6", 40000, {"type": "adaptive", "display": "summarized"}, "high"),
+        ("claude-mythos-preview", 5000, {"type": "adaptive", "display": "summarized"}, "medium"),
         ("claude-opus-4-7", 2000, {"type": "adaptive", "display": "summarized"}, "low"),
         ("claude-opus-4-8", 10000, {"type": "adaptive", "display": "summarized"}, "medium"),
         ("claude-opus-5", 20000, {"type": "adaptive", "display": "summarized"}, "high"),
@@ -267,6 +270,26 @@ def test_budget_raises_max_tokens_when_the_caller_set_none_and_refuses_a_conflic
     with pytest.raises(ValidationError):
         p.stream("x", model=MODEL, reasoning=8000, max_tokens=2000)
     assert server.requests == []
+
+
+def test_budgets_never_send_enabled_thinking_to_models_the_sdk_warns_about():
+    data = pytest.importorskip("anthropic._data", reason="the anthropic SDK is not installed")
+    for model in data.MODELS_TO_WARN_WITH_THINKING_ENABLED:  # SDK 2.17: UserWarning "use adaptive"
+        for budget in (1024, 5000, 50000):
+            assert body(make(), "x", model=model, reasoning=budget)["thinking"]["type"] == "adaptive"
+
+
+@pytest.mark.parametrize("model, cap", [("claude-haiku-4-5", 64000), ("claude-opus-4-5", 64000), ("claude-opus-4-1", 32000)])
+def test_a_raised_max_tokens_stays_within_the_models_output_limit(server, model, cap):
+    sent = body(make(), "x", model=model, reasoning=cap - 2000)
+    assert sent["max_tokens"] == cap and sent["thinking"] == {"type": "enabled", "budget_tokens": cap - 2000}
+    assert body(make(), "x", model=model, reasoning=cap - 8000)["max_tokens"] == cap - 8000 + 4096
+    p = make(server)
+    with pytest.raises(ValidationError, match=f"output limit of {model} \\({cap} tokens\\)") as info:
+        p.generate("x", model=model, reasoning=cap)
+    assert "below" in info.value.hint
+    assert server.requests == []
+    assert body(make(), "x", model=model, reasoning=cap + 10, max_tokens=cap + 20)["max_tokens"] == cap + 20  # the caller's own value is sent
 
 
 def test_effort_budget_is_a_share_of_max_tokens():
@@ -347,6 +370,59 @@ def test_temperature_and_top_p_together_gets_a_hint():
     msg = "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     exc = make().parse_error(400, anthropic_error_body(400, msg), "", {})
     assert type(exc) is InvalidRequestError and "only one" in exc.hint
+
+
+# ------------------------------------------------------- forced tools and thinking
+TOOL = {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+@pytest.mark.parametrize(
+    "model, reasoning, choice",
+    [("claude-haiku-4-5", "high", "required"), ("claude-haiku-4-5", 5000, "get_weather"), ("claude-sonnet-4-6", "low", "required"),
+     ("claude-opus-4-7", "high", "get_weather"), ("claude-opus-4-7", 3000, "required")],
+)  # fmt: skip
+def test_thinking_with_a_forced_tool_is_refused_before_io_naming_both(server, model, reasoning, choice):
+    c = client(server)
+    with pytest.raises(UnsupportedFeatureError) as info:
+        c.complete(f"anthropic/{model}", "Weather?", tools=[TOOL], tool_choice=choice, reasoning=reasoning)
+    exc = info.value
+    assert exc.extra["option"] == "reasoning" and "tool_choice" in str(exc) and "reasoning" in str(exc)
+    with pytest.raises(UnsupportedFeatureError):
+        next(iter(c.stream(f"anthropic/{model}", "Weather?", tools=[TOOL], tool_choice=choice, reasoning=reasoning)))
+    assert server.requests == []
+
+
+def test_drop_unsupported_keeps_the_forced_tool_and_leaves_thinking_out(server):
+    server.add_chat("anthropic", "", tool_calls=[{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}}])
+    c = client(server, drop_unsupported=True)
+    r = c.complete(f"anthropic/{MODEL}", "Weather?", tools=[TOOL], tool_choice="required", reasoning="high")
+    assert r.dropped_options == ["reasoning"] and r.tool_calls[0].name == "get_weather"
+    sent = server.requests[0].json
+    assert sent["tool_choice"] == {"type": "any"} and "thinking" not in sent and sent["max_tokens"] == DEFAULT_MAX_TOKENS
+
+
+@pytest.mark.parametrize(
+    "model, reasoning, choice",
+    [("claude-opus-4-8", "high", "required"), ("claude-sonnet-5", 20000, "get_weather"), ("claude-fable-5", "none", "required"),
+     ("claude-haiku-4-5", "none", "required"), ("claude-haiku-4-5", "high", "auto"), ("claude-opus-4-7", "high", "none")],
+)  # fmt: skip
+def test_thinking_that_goes_with_the_tool_choice_is_sent(model, reasoning, choice):
+    sent = body(make(), "Weather?", model=model, tools=[TOOL], tool_choice=choice, reasoning=reasoning)
+    assert "thinking" in sent and "tool_choice" in sent
+
+
+def test_a_thinking_provider_option_with_a_forced_tool_is_refused_by_its_name():
+    with pytest.raises(UnsupportedFeatureError) as info:
+        make().make_request("x", model="claude-opus-4-8", tools=[TOOL], tool_choice="required",
+                            thinking={"type": "enabled", "budget_tokens": 2000})  # fmt: skip
+    assert info.value.extra["option"] == "thinking"
+    off = body(make(), "x", model="claude-opus-4-7", tools=[TOOL], tool_choice="required", reasoning="high", thinking={"type": "disabled"})
+    assert off["thinking"] == {"type": "disabled"} and off["tool_choice"] == {"type": "any"}
+
+
+def test_the_runtime_forced_tool_400_gets_a_hint():
+    exc = make().parse_error(400, anthropic_error_body(400, "Thinking may not be enabled when tool_choice forces tool use."), "", {})
+    assert type(exc) is InvalidRequestError and "reasoning='none'" in exc.hint and "tool_choice='auto'" in exc.hint
 
 
 # -------------------------------------------------------------------- models

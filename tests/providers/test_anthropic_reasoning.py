@@ -110,7 +110,7 @@ def test_redacted_thinking_json_and_stream(server):
 
 def test_reasoning_blocks_are_counted_apart_from_content_indexes():
     d = make().new_stream_decoder(None)
-    ev = lambda name, **data: SSEEvent(name, json.dumps(dict({"type": name}, **data)))  # noqa: E731
+    ev = lambda name, **data: SSEEvent(name, json.dumps(dict({"type": name}, **data)))
     out = []
     for e in [ev("message_start", message={"id": "m", "model": "c", "usage": {"input_tokens": 1, "output_tokens": 1}}),
               ev("content_block_start", index=0, content_block={"type": "text", "text": ""}),

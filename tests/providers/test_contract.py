@@ -8,6 +8,7 @@ assertions hold for all of them.
 import pytest
 
 import modelprov
+import modelprov.api
 from modelprov import (
     AuthenticationError,
     Client,
@@ -175,5 +176,5 @@ def test_list_models_when_supported(harness):
 
 def test_module_level_api_reaches_it(harness, monkeypatch):
     harness.chat("via module")
-    monkeypatch.setattr(modelprov.client, "_default", harness.client)
+    monkeypatch.setattr(modelprov.api, "get_default_client", lambda: harness.client)
     assert modelprov.complete(harness.model, "x").text == "via module"

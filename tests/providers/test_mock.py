@@ -13,7 +13,8 @@ def make(**kw):
 
 
 def test_echo_answers_last_user_message():
-    resp = make().generate([{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"}, {"role": "user", "content": "Hello there"}], model="echo")
+    history = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"}, {"role": "user", "content": "Hello there"}]
+    resp = make().generate(history, model="echo")
     assert resp.text == "Hello there" and resp.finish_reason == "stop" and resp.provider == "mock"
     assert resp.usage.output_tokens == 2 and resp.usage.input_tokens == 4
 

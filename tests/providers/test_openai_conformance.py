@@ -14,8 +14,8 @@ import copy
 import pytest
 from sdk_conformance import assert_valid
 
-from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
+from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.openrouter import OpenRouterProvider
 from modelprov.types import ImagePart, Message, ProviderConfig, ReasoningPart, TextPart, ToolCall
 

@@ -6,11 +6,11 @@ import pytest
 
 from modelprov import collect
 from modelprov.exceptions import InvalidRequestError, UnsupportedFeatureError
-from modelprov.providers.openai_compat.errors import option_of_param
-from modelprov.providers.openai_compat.options import RESPONSES_ONLY, effort_for_budget
-from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
+from modelprov.providers.openai_compat.errors import option_of_param
+from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.openrouter import OpenRouterProvider
+from modelprov.providers.openai_compat.options import RESPONSES_ONLY, effort_for_budget
 from modelprov.streaming import SSEEvent
 from modelprov.testing._openai import openai_completion, openai_stream_events, openai_unsupported_body
 from modelprov.types import ProviderConfig

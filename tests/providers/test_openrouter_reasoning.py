@@ -5,9 +5,9 @@ import json
 import pytest
 
 from modelprov import collect
-from modelprov.providers.openai_compat.wire import DetailMerger
 from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.openrouter import OpenRouterProvider
+from modelprov.providers.openai_compat.wire import DetailMerger
 from modelprov.streaming import SSEEvent
 from modelprov.testing._openai import openai_completion, openai_stream_events
 from modelprov.types import Message, ProviderConfig, ReasoningPart, ToolCall

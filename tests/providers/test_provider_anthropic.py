@@ -111,7 +111,7 @@ def test_system_messages_under_2026_leading_to_top_level_later_in_place(rsps):
     reply(rsps)
     messages = [{"role": "system", "content": "Be terse."}, {"role": "developer", "content": "No emoji."},
                 {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
-                {"role": "developer", "content": "Answer in French."}, {"role": "user", "content": "Bye"}]  # fmt: skip
+                {"role": "user", "content": "Bye"}, {"role": "developer", "content": "Answer in French."}]  # fmt: skip
     make().generate(messages, model="claude-opus-4-8", system="You are a bot.")
     assert sent(rsps) == {
         "model": "claude-opus-4-8",
@@ -120,8 +120,8 @@ def test_system_messages_under_2026_leading_to_top_level_later_in_place(rsps):
         "messages": [
             {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello."},
-            {"role": "system", "content": "Answer in French."},
             {"role": "user", "content": "Bye"},
+            {"role": "system", "content": "Answer in French."},
         ],
     }
 

@@ -7,8 +7,8 @@ import pytest
 from modelprov import ConfigurationError, ProviderConnectionError, ProviderTimeoutError, RetryPolicy, ServerError
 from modelprov.engine import bind
 from modelprov.providers.ollama.provider import OllamaProvider
-from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
+from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.testing import FakeServer
 from modelprov.testing.factories import error_reply
 from modelprov.types import ProviderConfig

@@ -206,7 +206,8 @@ def test_llamacpp_context_overflow():
     "message, limit, requested",
     [
         ("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion).", 4096, 5000),
-        ("'max_tokens' or 'max_completion_tokens' is too large: 8000. This model's maximum context length is 4096 tokens and your request has 2778 input tokens (8000 > 4096 - 2778).", 4096, 2778),
+        ("'max_tokens' or 'max_completion_tokens' is too large: 8000. This model's maximum context length is 4096 tokens "
+         "and your request has 2778 input tokens (8000 > 4096 - 2778).", 4096, 2778),
     ],
 )
 def test_vllm_context_overflow_messages(message, limit, requested):
@@ -309,8 +310,10 @@ def test_context_overflow_over_http_is_not_retried():
 
 def test_models_and_embeddings_over_http():
     with responses.RequestsMock() as mock:
-        mock.add(responses.GET, BASE + "/models", json={"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "vllm", "max_model_len": 8192}]})
-        mock.add(responses.POST, BASE + "/embeddings", json={"data": [{"index": 0, "embedding": [1, 2]}], "model": "e5", "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        models = [{"id": MODEL, "object": "model", "owned_by": "vllm", "max_model_len": 8192}]
+        mock.add(responses.GET, BASE + "/models", json={"object": "list", "data": models})
+        usage = {"prompt_tokens": 1, "total_tokens": 1}
+        mock.add(responses.POST, BASE + "/embeddings", json={"data": [{"index": 0, "embedding": [1, 2]}], "model": "e5", "usage": usage})
         assert [(m.id, m.context_length) for m in make().list_models()] == [(MODEL, 8192)]
         assert make().embed(["q"], model="e5").embeddings == [[1.0, 2.0]]
         assert "Authorization" not in mock.calls[0].request.headers

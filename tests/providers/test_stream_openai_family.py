@@ -18,8 +18,8 @@ from modelprov.exceptions import (
     ServerError,
     TokenLimitError,
 )
-from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.compatible import OpenAICompatibleProvider
+from modelprov.providers.openai_compat.openai import OpenAIProvider
 from modelprov.providers.openai_compat.openrouter import OpenRouterProvider
 from modelprov.retry import RetryPolicy
 from modelprov.testing import FakeServer, openai_stream_events, sse_comment, sse_event
@@ -200,7 +200,8 @@ def test_compatible_stream_closed_without_finish_reason_is_truncated(server, con
 
 def test_compatible_llamacpp_error_field_is_raised(server, connect):
     events = openai_stream_events("Hi there", protocol="openai_compatible")
-    error_line = b'error: {"code":400,"message":"the request exceeds the available context size (4096 tokens)","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}\n\n'
+    error_line = (b'error: {"code":400,"message":"the request exceeds the available context size (4096 tokens)",'
+                  b'"type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}\n\n')
     server.add_raw(200, SSE, chunks=events[:2] + [error_line])
     with pytest.raises(TokenLimitError) as info:
         run(connect("openai_compatible"), "openai_compatible")

@@ -425,7 +425,7 @@ def test_drop_after_breaks_the_read(server):
     conn.close()
     server.add_chat("openai", "Hello big wide world", drop_after=2)
     with pytest.raises(requests.exceptions.RequestException):
-        post(server, "/v1/chat/completions", {"stream": True}).content
+        _ = post(server, "/v1/chat/completions", {"stream": True}).content
 
 
 def test_truncate_chunked_and_fixed(server):
@@ -477,7 +477,7 @@ def test_close_while_stalled_returns_quickly():
 
     def client():
         try:
-            requests.get(srv.url, timeout=10).content
+            _ = requests.get(srv.url, timeout=10).content
         except BaseException as exc:  # noqa: B902 - recorded for the assertion
             errors.append(exc)
 
@@ -624,3 +624,48 @@ def test_split_utf8_straddles_chunk_writes(server):
     text = "".join(json.loads(e["data"])["delta"]["text"] for e in parse_sse(b"".join(frames))
                    if e["event"] == "content_block_delta")
     assert text == "Grüße 世界"
+
+
+def _raw_exchange(server: FakeServer) -> Tuple[bytes, List[float]]:
+    """Send one POST over a raw socket; the whole response and when each byte arrived."""
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    sock.sendall(b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    data, times = b"", []
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+        times.append(time.monotonic())
+    sock.close()
+    return data, times
+
+
+def test_trickle_sends_the_body_one_byte_at_a_time(server):
+    server.add_raw(body=b"12345", headers={"Content-Type": "text/plain"}, trickle=0.03)
+    start = time.monotonic()
+    data, times = _raw_exchange(server)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert body == b"12345" and b"Content-Length: 5" in head
+    assert times[-1] - start >= 4 * 0.03 - 0.01  # four pauses between five bytes
+    assert len(times) >= 5  # the head at once, then byte by byte
+
+
+def test_trickle_headers_sends_the_head_one_byte_at_a_time(server):
+    server.add_raw(body=b"{}", headers={"Content-Type": "application/json"}, trickle=0.002, trickle_headers=True)
+    data, times = _raw_exchange(server)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == b"{}"
+    assert len(times) > 20  # dozens of separate pieces: the head was trickled too
+    assert "trickle" in repr(server.add_raw(trickle=0.1))
+
+
+def test_accepted_counts_connections(server):
+    server.set_default("openai", "hi")
+    with requests.Session() as session:
+        for _ in range(3):
+            session.post(server.url + "/v1/chat/completions", json={}, timeout=5)
+    requests.post(server.url + "/v1/chat/completions", json={}, timeout=5)
+    assert server.accepted == 2
+    server.reset()
+    assert server.accepted == 0

@@ -408,7 +408,7 @@ def test_from_config_timeouts(mocked):
     t = RequestsTransport.from_config(ProviderConfig(name="p", base_url=BASE, timeout=2.0))
     post(t)
     assert mocked.calls[-1].request.req_kwargs["timeout"] == (2.0, 2.0)
-    frozen = lambda: 100.0  # noqa: E731 - a clock that never moves
+    frozen = lambda: 100.0
     post(t, deadline=Deadline(1.0, clock=frozen))
     assert mocked.calls[-1].request.req_kwargs["timeout"] == (1.0, 1.0)
     t = make(connect_timeout=5.0, read_timeout=600.0)
@@ -420,7 +420,7 @@ def test_from_config_timeouts(mocked):
 
 def test_socket_timeouts_are_capped_by_the_deadline_and_streams_by_idle_timeout(mocked):
     now = [100.0]
-    clock = lambda: now[0]  # noqa: E731
+    clock = lambda: now[0]
     mocked.add(responses.POST, URL, json={})
     t = make(connect_timeout=5.0, read_timeout=600.0, idle_timeout=20.0)
     deadline = Deadline(60.0, clock=clock)

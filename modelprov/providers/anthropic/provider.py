@@ -20,11 +20,13 @@ Choices worth knowing:
   that take none (Opus 4.7+, the Claude 5 family; rule in
   :mod:`.models`), and ``temperature`` must be within 0-1.
 * **System prompts**: ``system=`` and the leading ``system``/``developer``
-  messages form the top-level ``system``; under ``2026-10-21`` later ones stay
-  in place as ``role: "system"`` messages on models that take them (Opus 4.8
-  and later; older ones answer 400, so for them, and under ``2023-06-01``,
-  they are joined into ``system`` as well). ``developer`` is treated as
-  ``system``.
+  messages form the top-level ``system``; under ``2026-10-21`` a later one
+  stays in place as a ``role: "system"`` message on models that take them
+  (Opus 4.8 and later; older ones answer 400) where the API's placement rules
+  allow it: right after a user turn, followed by an assistant turn or last
+  (docs "Mid-conversation system messages"). Elsewhere, on older models and
+  under ``2023-06-01`` it is joined into ``system`` as well (rule in
+  :func:`.wire.convert_messages`). ``developer`` is treated as ``system``.
 * **max_tokens** is required by the API; when the caller gives none,
   :data:`DEFAULT_MAX_TOKENS` (16000) is sent. 4096 left thinking models
   without room for the answer. 16000 fits every current model's output limit

@@ -20,7 +20,8 @@ instance may receive (:meth:`ReasoningPart.sendable_to`) go first, in order,
 as ``thinking`` (only with a signature) or ``redacted_thinking`` blocks, then
 the text, then ``tool_use`` blocks. A turn holding this instance's provider
 parts is sent in its content order instead (resuming a ``pause_turn``).
-Reasoning and provider parts of other providers are dropped.
+Reasoning and provider parts of other providers are dropped; a turn left
+with nothing to send is left out.
 """
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
