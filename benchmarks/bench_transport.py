@@ -109,7 +109,8 @@ def run(n: int = 2000, repeats: int = 5, warmup: int = 300) -> Dict[str, Any]:
     """Run both loops against a fresh server process; returns the medians and the ratio."""
     import requests
 
-    from modelprov.transport.requests_transport import Transport
+    from modelprov.deadline import Deadline
+    from modelprov.transport import RequestsTransport
     from modelprov.types import HTTPRequest
 
     proc = subprocess.Popen(
@@ -120,24 +121,28 @@ def run(n: int = 2000, repeats: int = 5, warmup: int = 300) -> Dict[str, Any]:
         port = int(proc.stdout.readline())
         base = f"http://127.0.0.1:{port}/v1"
         url = base + "/chat/completions"
-        transport = Transport(base, provider="bench", auth_headers={"Authorization": "Bearer sk-bench-0000000000"})
+        transport = RequestsTransport(base, provider="bench", auth_headers={"Authorization": "Bearer sk-bench-0000000000"})
         request = HTTPRequest("POST", "/chat/completions", json=REQUEST_JSON)
         session = requests.Session()
         auth = {"Authorization": "Bearer sk-bench-0000000000"}
 
         def ours() -> Any:
-            return transport.send(request).json()
+            return transport.send(request, Deadline()).json()
+
+        def ours_deadline() -> Any:
+            return transport.send(request, Deadline(60.0)).json()
 
         def naive() -> Any:
             return session.post(url, json=REQUEST_JSON, headers=auth).json()
 
-        assert ours() == naive()
+        assert ours() == naive() == ours_deadline()
         for _ in range(warmup):
             ours()
             naive()
-        res_ours, res_naive = [], []
+            ours_deadline()
+        res_ours, res_naive, res_deadline = [], [], []
         for i in range(repeats):
-            order = [(ours, res_ours), (naive, res_naive)]
+            order = [(ours, res_ours), (naive, res_naive), (ours_deadline, res_deadline)]
             if i % 2:
                 order.reverse()
             for fn, out in order:
@@ -150,7 +155,9 @@ def run(n: int = 2000, repeats: int = 5, warmup: int = 300) -> Dict[str, Any]:
         proc.wait(timeout=5)
     ours_us = statistics.median(res_ours) * 1e6
     naive_us = statistics.median(res_naive) * 1e6
-    return {"n": n, "repeats": repeats, "modelprov_us": ours_us, "requests_us": naive_us, "ratio": ours_us / naive_us}
+    deadline_us = statistics.median(res_deadline) * 1e6
+    return {"n": n, "repeats": repeats, "modelprov_us": ours_us, "requests_us": naive_us, "ratio": ours_us / naive_us,
+            "deadline_us": deadline_us, "deadline_ratio": deadline_us / naive_us}
 
 
 def _streaming_result() -> Optional[Any]:
@@ -179,6 +186,7 @@ def main(argv: Optional[list] = None) -> int:
     print(f"  requests.Session().post(...).json()  {res['requests_us']:8.1f} us/call")
     print(f"  Transport.send(...).json()           {res['modelprov_us']:8.1f} us/call")
     print(f"  ratio modelprov/requests              {res['ratio']:8.3f}  (target <= 0.55)")
+    print(f"  ... with Deadline(60) (watchdog)      {res['deadline_us']:8.1f} us/call, ratio {res['deadline_ratio']:.3f}")
     stream = _streaming_result()
     if stream is not None:
         ratio = None

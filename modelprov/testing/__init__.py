@@ -37,8 +37,11 @@ Replies are served first in, first out; ``path=`` restricts a reply to
 request paths starting with it. With nothing queued the server answers 500
 ``FakeServer: no reply queued for POST /v1/chat/completions`` unless
 :meth:`FakeServer.set_default` set a reply. Every ``add_*`` accepts
-``delay``, ``chunk_delay``, ``drop_after``, ``stall_after`` and ``truncate``
-(see :mod:`modelprov.testing.replies`).
+``delay``, ``chunk_delay``, ``drop_after``, ``stall_after``, ``truncate`` and
+``trickle`` (one byte at a time: ``trickle=0.05, trickle_headers=True`` is a
+server no read timeout catches; see :mod:`modelprov.testing.replies`).
+:attr:`FakeServer.open_connections` and :attr:`FakeServer.accepted` count
+client connections, so a test can check that ``close()`` closed them all.
 
 The payload builders (:func:`openai_stream_events`,
 :func:`anthropic_stream_events`, :func:`ollama_stream_lines`,

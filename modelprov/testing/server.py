@@ -137,13 +137,8 @@ class FakeServer:
         path: Optional[str] = None,
         headers: Optional[HeadersInput] = None,
         request_id: Optional[str] = None,
-        delay: float = 0.0,
-        chunk_delay: float = 0.0,
-        drop_after: Optional[int] = None,
-        stall_after: Optional[int] = None,
-        truncate: bool = False,
-        trickle: float = 0.0,
-        trickle_headers: bool = False,
+        delay: float = 0.0, chunk_delay: float = 0.0, drop_after: Optional[int] = None, stall_after: Optional[int] = None,
+        truncate: bool = False, trickle: float = 0.0, trickle_headers: bool = False,
     ) -> Reply:
         """Queue a chat reply; JSON, or a protocol-correct stream when the request asks for one.
 
@@ -179,13 +174,8 @@ class FakeServer:
         request_id: Optional[str] = None,
         retry_after: Optional[float] = None,
         path: Optional[str] = None,
-        delay: float = 0.0,
-        chunk_delay: float = 0.0,
-        drop_after: Optional[int] = None,
-        stall_after: Optional[int] = None,
-        truncate: bool = False,
-        trickle: float = 0.0,
-        trickle_headers: bool = False,
+        delay: float = 0.0, chunk_delay: float = 0.0, drop_after: Optional[int] = None, stall_after: Optional[int] = None,
+        truncate: bool = False, trickle: float = 0.0, trickle_headers: bool = False,
     ) -> Reply:
         """Queue an HTTP error; with ``protocol=`` and no ``body`` the provider's error shape is built.
 
@@ -209,13 +199,8 @@ class FakeServer:
         path: Optional[str] = None,
         headers: Optional[HeadersInput] = None,
         request_id: Optional[str] = None,
-        delay: float = 0.0,
-        chunk_delay: float = 0.0,
-        drop_after: Optional[int] = None,
-        stall_after: Optional[int] = None,
-        truncate: bool = False,
-        trickle: float = 0.0,
-        trickle_headers: bool = False,
+        delay: float = 0.0, chunk_delay: float = 0.0, drop_after: Optional[int] = None, stall_after: Optional[int] = None,
+        truncate: bool = False, trickle: float = 0.0, trickle_headers: bool = False,
     ) -> Reply:
         """Queue an HTTP 200 stream that sends ``text`` (in up to ``after_chunks`` pieces) and then
         the protocol's mid-stream error. See :func:`~modelprov.testing.protocols.stream_error_events`."""
@@ -233,13 +218,8 @@ class FakeServer:
         path: Optional[str] = None,
         headers: Optional[HeadersInput] = None,
         request_id: Optional[str] = None,
-        delay: float = 0.0,
-        chunk_delay: float = 0.0,
-        drop_after: Optional[int] = None,
-        stall_after: Optional[int] = None,
-        truncate: bool = False,
-        trickle: float = 0.0,
-        trickle_headers: bool = False,
+        delay: float = 0.0, chunk_delay: float = 0.0, drop_after: Optional[int] = None, stall_after: Optional[int] = None,
+        truncate: bool = False, trickle: float = 0.0, trickle_headers: bool = False,
     ) -> Reply:
         """Queue an embeddings reply (OpenAI-family shape, or Ollama ``/api/embed`` shape)."""
         return self.add(embeddings_reply(
@@ -255,13 +235,8 @@ class FakeServer:
         path: Optional[str] = None,
         headers: Optional[HeadersInput] = None,
         request_id: Optional[str] = None,
-        delay: float = 0.0,
-        chunk_delay: float = 0.0,
-        drop_after: Optional[int] = None,
-        stall_after: Optional[int] = None,
-        truncate: bool = False,
-        trickle: float = 0.0,
-        trickle_headers: bool = False,
+        delay: float = 0.0, chunk_delay: float = 0.0, drop_after: Optional[int] = None, stall_after: Optional[int] = None,
+        truncate: bool = False, trickle: float = 0.0, trickle_headers: bool = False,
     ) -> Reply:
         """Queue a model listing; for Anthropic it answers every page request (``after_id``, ``limit``,
         capped by ``page_size``) until the last page. See :func:`~modelprov.testing.factories.models_reply`."""

@@ -24,9 +24,10 @@ accessor returns ``None`` when what it expects is not there.
      and appending it to the header block in ``send()`` saves a syscall and a
      TCP segment per call. Relies on http.client calling
      ``endheaders(message_body)`` then ``send(header_block)`` (3.9-3.13).
-     Kept because ``benchmarks/bench_transport.py`` measured it: two writes
-     cost 4.7% more client CPU per JSON POST (median of 5 interleaved runs,
-     ~10 us of ~215 us).
+     Kept because the ``benchmarks/bench_transport.py`` loop measured it: two
+     writes cost 2.2% more client CPU per JSON POST (6-7 us of ~230 us; median
+     of 40 interleaved runs, three times), which with the adapter's fast paths
+     (:class:`.net.Adapter`) keeps the transport's ratio to requests where it was.
 
 2. :func:`bulk_chunked_source`: the http.client response and its buffered
    socket reader under a urllib3 response (``HTTPResponse._original_response``,

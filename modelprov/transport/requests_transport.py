@@ -223,7 +223,8 @@ class RequestsTransport(Transport):
                         self._watchdog_release.detach()
                     dog.retain()
                     self._watchdog = dog
-                    self._watchdog_release = weakref.finalize(self, dog.release)
+                    self._watchdog_release = weakref.finalize(self, dog.release)  # a transport never closed
+                    self._watchdog_release.atexit = False  # at exit the daemon thread just ends
         exchange.entry = dog.schedule(time.monotonic() + left, exchange.expire)
         return dog
 

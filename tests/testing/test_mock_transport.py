@@ -206,3 +206,27 @@ def test_codecs_and_engine_run_over_the_mock(protocol):
     assert len(mock.requests) == 2
     assert "".join(c.text for c in provider.stream("Hi", model="m")) == "streamed words"
     assert mock.last_request.stream and mock.last_request.url.startswith(provider.config.base_url.rstrip("/"))
+
+
+def test_a_client_over_the_mock_behaves_like_over_the_network():
+    from modelprov import Client
+
+    def handler(request):
+        if request.json["model"] == "broke":
+            return MockReply(429, error_body("openai", 429, "You exceeded your current quota", code="insufficient_quota"))
+        if request.stream:
+            return MockReply(chunks=chat_stream("openai", "streamed hi", model="m"))
+        return 200, {}, {"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}
+
+    mock = MockTransport(handler)
+    client = Client(transport=mock, providers={"openai": {"api_key": "sk-test-0123456789"}})
+    try:
+        assert client.complete("openai/gpt-5.4-mini", "Hello").text == "hi"
+        sent = mock.last_request
+        assert sent.url == "https://api.openai.com/v1/chat/completions" and sent.provider == "openai"
+        assert sent.headers["Authorization"] == "Bearer sk-test-0123456789"
+        assert "".join(c.text for c in client.stream("openai/m", "Hello")) == "streamed hi"
+        with pytest.raises(E.QuotaExceededError):  # the provider's own error mapping
+            client.complete("openai/broke", "Hello")
+    finally:
+        client.close()

@@ -122,3 +122,32 @@ def test_wrapped_errors_are_detached_from_pools_responses_and_frames():
             tb = tb.tb_next
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     assert "in fail" in text and KEY not in text  # still printable, still redacted
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+def test_a_bound_provider_closes_every_socket(server, no_gc, protocol):
+    import importlib
+
+    from modelprov.engine import bind
+    from modelprov.types import ProviderConfig
+
+    module, name = {
+        "openai": ("modelprov.providers.openai_compat.openai", "OpenAIProvider"),
+        "anthropic": ("modelprov.providers.anthropic.provider", "AnthropicProvider"),
+        "ollama": ("modelprov.providers.ollama.provider", "OllamaProvider"),
+    }[protocol]
+    cls = getattr(importlib.import_module(module), name)
+    config = ProviderConfig(name=protocol, api_key=KEY, base_url=server.base_url(protocol), read_timeout=10.0)
+    provider = bind(cls(config), sleep=lambda s: None)
+    first_text = {"openai": 3, "anthropic": 5, "ollama": 2}[protocol]  # units up to the second piece of text
+    server.add_chat(protocol, "one two three four", stall_after=first_text)  # a stream the caller leaves half read
+    stream = provider.stream("Hi", model="m")
+    assert next(stream).text is not None
+    server.add_error(400, protocol=protocol, message="bad request")  # an error the caller keeps
+    with pytest.raises(E.InvalidRequestError) as info:
+        provider.generate("Hi", model="m")
+    kept = info.value
+    assert server.open_connections == 2
+    provider.close()
+    assert server.wait_for_open_connections(0, timeout=1.0), server.open_connections
+    assert stream is not None and kept is not None

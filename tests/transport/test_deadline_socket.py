@@ -184,6 +184,22 @@ def test_watchdog_runs_callbacks_in_order_and_skips_cancelled_ones():
     assert not dog.running
 
 
+def test_a_restarted_watchdog_runs_one_thread():
+    dog = Watchdog()
+    far = time.monotonic() + 3600
+    dog.retain()
+    dog.schedule(far, lambda: None)
+    old = dog._thread
+    dog.release()
+    dog.retain()
+    dog.schedule(far, lambda: None)  # restarted at once
+    new = dog._thread
+    old.join(1.0)
+    assert new is not old and not old.is_alive() and new.is_alive()
+    dog.release()
+    assert not new.is_alive()
+
+
 def test_watchdog_compacts_cancelled_entries():
     dog = Watchdog()
     dog.retain()
@@ -240,3 +256,25 @@ def test_an_exchange_that_moved_on_is_not_shut():
     new.attach(conn)  # the connection carries another request now
     old.expire()
     assert old.state == EXPIRED and not conn.sock.shut
+
+
+# ------------------------------------------------------- through the Client
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["json-body", "stream-body", "stream-headers-straddle"])
+def test_client_timeout_holds_against_a_trickling_server(server, case):
+    from modelprov import Client
+
+    faults = {"json-body": dict(trickle=0.05), "stream-body": dict(trickle=0.05),
+              "stream-headers-straddle": dict(trickle=0.05, trickle_headers=True)}[case]  # fmt: skip
+    server.add_chat("openai", "a long answer " * 10, **faults)
+    client = Client(timeout=1.0, providers={"openai": {"api_key": "sk-test-0123456789", "base_url": server.base_url("openai")}})
+    try:
+        if case == "json-body":
+            exc, took = timed(lambda: client.complete("openai/m", "Hi"))
+        else:
+            exc, took = timed(lambda: list(client.stream("openai/m", "Hi")))
+    finally:
+        client.close()
+    assert isinstance(exc, E.ProviderTimeoutError), exc  # never a ValidationError or a connection error
+    assert 0.95 <= took < 1.25, took
+    assert server.wait_for_open_connections(0, timeout=1.0)
