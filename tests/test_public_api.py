@@ -11,14 +11,17 @@ import modelprov
 
 PKG = pathlib.Path(modelprov.__file__).parent
 
-# Lower number = lower layer. A module may import only from its own layer or below.
+# Lower number = lower layer. A module may import only from its own layer or below (every import counts:
+# relative, ``from modelprov...``, ``import modelprov...``, inside functions and TYPE_CHECKING blocks too).
+# Providers are codecs: they sit below the I/O layers, and PROVIDERS_MAY_NOT_IMPORT names what is off limits
+# even at their own layer.
 LAYERS = {
     "_version": 0, "_redact": 0, "_singleton": 0,
     "exceptions": 1,
     "parts": 2, "types": 2, "deadline": 2, "_log": 2, "validation": 2, "messages": 2, "stream_handle": 2,
-    "_collect": 3, "config": 3, "retry": 3, "streaming": 3, "circuit_breaker": 3, "async_bridge": 3, "_bridge_channel": 3,
-    "transport": 4,
-    "providers": 5,
+    "_collect": 3, "streaming": 3,
+    "providers": 4, "config": 4, "retry": 4, "circuit_breaker": 4, "async_bridge": 4, "_bridge_channel": 4,
+    "transport": 5,
     "engine": 6, "engine_stream": 6,
     "registry": 7,
     "testing": 8,
@@ -84,25 +87,38 @@ def test_every_module_has_a_docstring_and_stays_small():
         assert len(path.read_text().splitlines()) <= 500, f"{name} is too long"
 
 
+#: What a provider (a codec) may never import: the I/O layers, the engine and everything above them.
+PROVIDERS_MAY_NOT_IMPORT = ("transport", "retry", "circuit_breaker", "async_bridge", "_bridge_channel", "config",
+                            "engine", "engine_stream", "registry", "testing", "fallback", "batch", "client", "api",
+                            "hooks", "cli")
+
+
 def test_imports_point_downward_only():
-    for name, path in _modules():
-        if name in ("", "__init__"):
+    modules = dict(_modules())
+    for name, path in modules.items():
+        if not name:
             continue  # the package root re-exports lazily
         here = _layer(name)
-        package = name.split(".")[:-1] if not path.name == "__init__.py" else name.split(".")
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for target in sorted(_package_imports(name, path, modules)):
+            assert _layer(target) <= here, f"{name} imports {target}, a higher layer"
+
+
+def test_providers_import_no_io_layer():
+    modules = dict(_modules())
+    providers = [name for name in modules if name.split(".")[0] == "providers"]
+    assert len(providers) > 10
+    for name in providers:
+        for target in _package_imports(name, modules[name], modules):
+            assert target.split(".")[0] not in PROVIDERS_MAY_NOT_IMPORT, f"{name} (a codec) imports {target}"
+        tree = ast.parse(modules[name].read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            targets = []
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
-                mod = ".".join(base + ([node.module] if node.module else []))
-                targets = [mod] if node.module else [".".join(base + [a.name]) for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modelprov."):
-                targets = [node.module[len("modelprov."):]]
-            for target in targets:
-                if not target:
-                    continue
-                assert _layer(target) <= here, f"{name} imports {target}, a higher layer"
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for mod in names:
+                    if not getattr(node, "level", 0):
+                        assert mod.split(".")[0] not in ("requests", "urllib3", "socket", "http", "ssl", "asyncio"), (
+                            f"{name} (a codec) imports {mod}"
+                        )
 
 
 def _package_imports(name, path, modules):
