@@ -27,6 +27,7 @@ from typing import Any, AsyncGenerator, Callable, Coroutine, Dict, Iterable, Lis
 
 from ._bridge_channel import _END, _Channel
 from ._log import get_logger
+from ._singleton import Singleton
 from .exceptions import ProviderTimeoutError
 
 __all__ = ["DEFAULT_MAX_WORKERS", "DEFAULT_QUEUE_SIZE", "AsyncBridge", "BridgeStats", "get_bridge", "reset_bridge", "run_sync", "set_bridge"]
@@ -381,20 +382,26 @@ def _loop_main(loop: asyncio.AbstractEventLoop) -> None:
 
 _BRIDGES: "weakref.WeakSet[AsyncBridge]" = weakref.WeakSet()
 _ORPHANED_LOOPS: List[asyncio.AbstractEventLoop] = []
-_default: Optional[AsyncBridge] = None
-_default_lock = threading.Lock()
+
+
+def _shutdown_now(bridge: AsyncBridge) -> None:
+    bridge.shutdown(wait=False, cancel_futures=True)
+
+
+def _is_closed(bridge: AsyncBridge) -> bool:
+    return bridge.closed
+
+
+def _new_default() -> Singleton[AsyncBridge]:
+    return Singleton(AsyncBridge, dispose=_shutdown_now, is_stale=_is_closed)
+
+
+_default = _new_default()
 
 
 def get_bridge() -> AsyncBridge:
     """The process-wide bridge, created on first use (thread-safe)."""
-    global _default
-    bridge = _default
-    if bridge is None or bridge.closed:
-        with _default_lock:
-            if _default is None or _default.closed:
-                _default = AsyncBridge()
-            bridge = _default
-    return bridge
+    return _default.get()
 
 
 def set_bridge(bridge: AsyncBridge) -> Optional[AsyncBridge]:
@@ -402,21 +409,14 @@ def set_bridge(bridge: AsyncBridge) -> Optional[AsyncBridge]:
 
     The old bridge is not shut down: calls running on it finish there.
     """
-    global _default
     if not isinstance(bridge, AsyncBridge):
         raise TypeError(f"set_bridge() takes an AsyncBridge, not {type(bridge).__name__}")
-    with _default_lock:
-        old, _default = _default, bridge
-    return old
+    return _default.set(bridge)
 
 
 def reset_bridge() -> None:
     """Shut the process-wide bridge down without waiting on blocked threads; the next use makes a new one."""
-    global _default
-    with _default_lock:
-        old, _default = _default, None
-    if old is not None:
-        old.shutdown(wait=False, cancel_futures=True)
+    _default.reset()
 
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: Optional[float] = None) -> T:
@@ -430,8 +430,10 @@ def _shutdown_all_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _default_lock
-    _default_lock = threading.Lock()
+    global _default
+    held, _default = _default.peek(), _new_default()  # a fresh lock: the parent's may have been held at fork
+    if held is not None:
+        _default.set(held)
     for bridge in list(_BRIDGES):
         if bridge._loop is not None:
             _ORPHANED_LOOPS.append(bridge._loop)  # its thread does not exist here: never touch it

@@ -51,6 +51,22 @@ def _options(provider_options: Dict[str, Any], *values: Any) -> Dict[str, Any]:
     return provider_options
 
 
+def _check_transport_pickles(transport: Any) -> None:
+    """Raise a clear ``TypeError`` when the client's ``transport=`` does not pickle (it often holds a lock)."""
+    import pickle
+
+    try:
+        pickle.dumps(transport)
+    except Exception as exc:
+        factory = callable(transport) and not callable(getattr(transport, "send", None))
+        what = "transport factory" if factory else "transport"
+        raise TypeError(
+            f"cannot pickle this Client: its {what} ({type(transport).__name__}) does not pickle ({exc}); "
+            "give Client(transport=...) a module-level transport factory (a function taking a ProviderConfig), "
+            "or build the client in the worker process"
+        ) from exc
+
+
 class Client:
     """One object for every provider.
 
@@ -168,7 +184,11 @@ class Client:
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
-        return dict(self._init_args)
+        state = dict(self._init_args)
+        transport = state.get("transport")
+        if transport is not None:
+            _check_transport_pickles(transport)
+        return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self._init_args = state

@@ -21,7 +21,8 @@ import copy
 import functools
 import threading
 import time
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, Type, TypeVar, Union
 
 from .deadline import Deadline
 from .engine_stream import BreakerLike, PermitLike, open_stream
@@ -65,6 +66,21 @@ class _NullPermit:
 _NULL_PERMIT = _NullPermit()
 
 
+class _NullGuard:
+    """The guard of the null breaker: enters with the null permit, records nothing on exit (stateless, shared)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NullPermit:
+        return _NULL_PERMIT
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        return None
+
+
+_NULL_GUARD = _NullGuard()
+
+
 class NullBreaker:
     """The breaker used when breakers are off: always grants a permit that records nothing."""
 
@@ -74,6 +90,10 @@ class NullBreaker:
     def acquire(self) -> _NullPermit:
         """A permit that records nothing."""
         return _NULL_PERMIT
+
+    def guard(self) -> _NullGuard:
+        """A guard that records nothing (see :meth:`modelprov.circuit_breaker.CircuitBreaker.guard`)."""
+        return _NULL_GUARD
 
     def __repr__(self) -> str:
         return "NullBreaker()"
@@ -254,21 +274,18 @@ class Engine:
         return call_with_retry(policy, attempt, sleep=sleep or self.sleep, clock=deadline.clock, on_retry=on_retry, provider=name)
 
     def run(self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]") -> T:
-        """``fn(attempt)`` under the retry policy, each attempt checked against ``deadline`` and under the breaker."""
+        """``fn(attempt)`` under the retry policy, each attempt checked against ``deadline`` and run in the breaker's ``guard()``."""
         breaker = self.breaker
         name = provider.instance_name
 
         def attempt(n: int) -> T:
             deadline.check(name)
-            permit = breaker.acquire()
-            try:
-                result = fn(n)
-            except BaseException as exc:
-                permit.record(exc)
-                provider.add_connection_hint(exc)
-                raise
-            permit.success()
-            return result
+            with breaker.guard():  # success on return, the exception classified on a raise
+                try:
+                    return fn(n)
+                except BaseException as exc:
+                    provider.add_connection_hint(exc)
+                    raise
 
         return self.retrying(name, deadline, attempt, retries)
 

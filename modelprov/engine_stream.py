@@ -28,7 +28,7 @@ import functools
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, List, Optional, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Generator, Iterator, List, Optional, Protocol, TypeVar
 
 from .deadline import Deadline
 from .exceptions import ModelProvError, ProviderConnectionError, ProviderTimeoutError, ServerError, UnsupportedFeatureError
@@ -59,6 +59,8 @@ class BreakerLike(Protocol):
     """A circuit breaker (:class:`modelprov.circuit_breaker.CircuitBreaker`) as the engine uses it."""
 
     def acquire(self) -> PermitLike: ...  # pragma: no cover - protocol
+
+    def guard(self) -> ContextManager[PermitLike]: ...  # pragma: no cover - protocol
 
 
 class StreamEngine(Protocol):
@@ -200,6 +202,23 @@ class _StreamState(_Control):
     def idle_error(self, idle: float) -> ProviderTimeoutError:
         return ProviderTimeoutError(f"stream idle for more than {idle:g} s (idle_timeout)", provider=self.name, timeout_kind="idle")
 
+    def check_total(self) -> None:
+        """Raise the call's deadline error, marked ``timeout_kind="total"``, once the deadline has passed."""
+        if self.deadline.expired():
+            raise self.total_error()
+
+    def total_error(self) -> ProviderTimeoutError:
+        exc = self.deadline.error(self.name)
+        exc.extra["timeout_kind"] = "total"
+        return exc
+
+    def report(self, permit: PermitLike, exc: BaseException) -> None:
+        """The breaker verdict on a stream that raised ``exc``: none once the caller aborted, else ``exc`` classified."""
+        if self.aborted.is_set():
+            permit.ignore()
+        else:
+            permit.record(exc)
+
     # ------------------------------------------------------------ decoding
     def new_parser(self) -> Any:
         from .streaming import NDJSONParser, SSEParser
@@ -272,7 +291,7 @@ class _StreamState(_Control):
             if decoder.done:
                 break
             if end is not None and now >= end:
-                raise self.deadline.error(name)
+                raise self.total_error()
             if idle is not None and now - opened.last >= idle:
                 raise self.idle_error(idle)
             if produced and until_output:
@@ -306,13 +325,13 @@ class _StreamState(_Control):
         if self.aborted.is_set():
             raise self.aborted_error()
         deadline = self.deadline
-        deadline.check(self.name)
+        self.check_total()
         engine = self.engine
         permit = engine.breaker.acquire()
         response: Optional[Response] = None
         try:
             response = engine.transport(self.provider).send(http, deadline, attempt=n)
-            deadline.check(self.name)  # headers that straddled the deadline
+            self.check_total()  # headers that straddled the deadline
             opened = _Open(response, self.new_parser(), self.provider.new_stream_decoder(self.req), permit, engine.clock())
             with self.lock:
                 self.opened = opened
@@ -326,10 +345,7 @@ class _StreamState(_Control):
                 coalesce()
             return opened
         except BaseException as exc:
-            if self.aborted.is_set():
-                permit.ignore()
-            else:
-                permit.record(exc)
+            self.report(permit, exc)
             if response is not None:
                 response.close()
             self.provider.add_connection_hint(exc)
@@ -365,10 +381,7 @@ class _StreamState(_Control):
                 permit.ignore()
             raise
         except BaseException as exc:
-            if self.aborted.is_set():
-                permit.ignore()
-            else:
-                permit.record(exc)
+            self.report(permit, exc)
             if isinstance(exc, ModelProvError) and self.aborted.is_set():
                 exc.extra.setdefault("aborted", True)
             raise

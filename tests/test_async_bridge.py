@@ -600,6 +600,22 @@ def test_reset_bridge_does_not_wait_for_blocked_threads(release):
     assert old.closed and get_bridge() is not old
 
 
+def test_closed_default_bridge_is_replaced_and_set_bridge_swaps():
+    first = get_bridge()
+    first.shutdown()
+    second = get_bridge()
+    assert second is not first and not second.closed
+    mine = AsyncBridge(max_workers=2)
+    assert ab.set_bridge(mine) is second and get_bridge() is mine
+    assert not second.closed  # set_bridge does not shut the old one down
+    second.shutdown()
+    with pytest.raises(TypeError, match="AsyncBridge, not int"):
+        ab.set_bridge(3)  # type: ignore[arg-type]
+    assert get_bridge() is mine
+    reset_bridge()
+    assert mine.closed and get_bridge() is not mine
+
+
 def test_module_level_run_sync_uses_the_default_bridge():
     async def where():
         return threading.current_thread().name
@@ -620,6 +636,7 @@ def test_forked_child_gets_a_fresh_pool_and_loop():
         assert asyncio.run(b.run(lambda: 1)) == 1
         assert b.run_sync(asyncio.sleep(0, result=2)) == 2
         assert asyncio.run(get_bridge().run(lambda: 0)) == 0
+        parent_default = get_bridge()
         parent_threads, parent_loop = list(b._threads), b._loop
         assert parent_threads and parent_loop is not None
         pid = os.fork()
@@ -632,6 +649,7 @@ def test_forked_child_gets_a_fresh_pool_and_loop():
                 assert b.run_sync(asyncio.sleep(0, result=3)) == 3
                 assert b._loop is not parent_loop
                 assert asyncio.run(get_bridge().run(lambda: 4)) == 4
+                assert get_bridge() is parent_default  # kept, with a fresh lock and fresh threads
                 b.shutdown()
                 code = 0
             except BaseException:

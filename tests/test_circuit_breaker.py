@@ -274,6 +274,28 @@ def test_guard_context_manager():
             pytest.fail("body must not run while open")
 
 
+def test_guard_is_a_plain_context_manager_with_calls_semantics():
+    b, _, _ = make(failure_threshold=2)
+    guard = b.guard()
+    assert not hasattr(guard, "gen")  # not contextlib's generator wrapper: it runs on every engine attempt
+    assert b.stats().calls == 0  # the permit is taken on entry, not when guard() is called
+    with guard as permit:
+        assert b.stats().calls == 1 and not permit.reported
+    assert permit.reported and b.stats().successes == 1
+    aborted = ProviderConnectionError("stopped", aborted=True)  # the caller stopped the call
+    with pytest.raises(ProviderConnectionError):
+        with b.guard():
+            raise aborted
+    with pytest.raises(KeyboardInterrupt):
+        with b.guard():
+            raise KeyboardInterrupt
+    with pytest.raises(OSError):
+        with b.guard():
+            raise OSError("reset")
+    s = b.stats()
+    assert (s.calls, s.successes, s.ignored, s.failures, s.consecutive_failures) == (4, 1, 2, 1, 1)
+
+
 # ---------------------------------------------------------------- permits
 
 

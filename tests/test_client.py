@@ -186,6 +186,40 @@ def test_client_pickles_to_a_process_pool():
     assert text == "from a worker" and fallbacks == ["c/echo"]
 
 
+class _PlainTransport:
+    """A transport object without a lock: pickles as is."""
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def send(self, request, deadline, *, attempt=1):  # pragma: no cover - never called
+        raise AssertionError("not used")
+
+
+def _mock_transport_factory(config):  # pragma: no cover - only pickled
+    from modelprov.testing import MockTransport
+
+    return MockTransport(lambda request: {}).for_provider(config)
+
+
+def test_pickling_a_client_whose_transport_does_not_pickle_says_what_to_do():
+    from modelprov.testing import MockTransport
+
+    c = client(providers={"openai": {"api_key": "sk-test"}}, transport=MockTransport(lambda request: {}))
+    with pytest.raises(TypeError, match=r"transport \(MockTransport\) does not pickle.*transport factory.*in the worker"):
+        pickle.dumps(c)
+    c = client(transport=lambda config: MockTransport(lambda request: {}))
+    with pytest.raises(TypeError, match=r"its transport factory \(function\) does not pickle"):
+        pickle.dumps(c)
+
+
+def test_a_client_with_a_transport_or_factory_that_pickles_keeps_it():
+    c = pickle.loads(pickle.dumps(client(transport=_PlainTransport("t1"))))
+    assert isinstance(c._transport, _PlainTransport) and c._transport.tag == "t1"
+    c = pickle.loads(pickle.dumps(client(transport=_mock_transport_factory)))
+    assert c._transport is _mock_transport_factory
+
+
 def test_constructor_validation():
     with pytest.raises(ValidationError):
         Client(providers=["openai"])

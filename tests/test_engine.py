@@ -13,6 +13,7 @@ from modelprov import (
     InvalidRequestError,
     ModelResponse,
     ProviderConfig,
+    ProviderConnectionError,
     RetryPolicy,
     ServerError,
     UnsupportedFeatureError,
@@ -117,7 +118,46 @@ def test_without_a_breaker_the_null_breaker_runs_the_same_path():
     assert isinstance(engine, Engine) and engine.breaker is NULL_BREAKER
     permit = NULL_BREAKER.acquire()
     permit.success(), permit.ignore(), permit.record(ServerError("x"))  # all no-ops
+    with pytest.raises(ServerError), NULL_BREAKER.guard() as guarded:
+        assert guarded is permit
+        raise ServerError("x")  # recorded nowhere, re-raised
     assert p.generate("x", model="m").text == "hi"
+
+
+class GuardOnlyBreaker:
+    """A breaker offering only ``guard()``: the JSON path must not acquire permits by hand."""
+
+    def __init__(self):
+        self.breaker = CircuitBreaker("local", failure_threshold=5)
+        self.guards = 0
+
+    def acquire(self):
+        raise AssertionError("the JSON path runs each attempt through guard()")
+
+    def guard(self):
+        self.guards += 1
+        return self.breaker.guard()
+
+
+def test_each_json_attempt_runs_inside_the_breakers_guard():
+    breaker = GuardOnlyBreaker()
+    p = compat(FakeTransport(ServerError("a"), InvalidRequestError("bad"), default=FakeResponse(ANSWER)),
+               retry=RetryPolicy(max_retries=1), breaker=breaker)  # fmt: skip
+    with pytest.raises(InvalidRequestError):
+        p.generate("x", model="m")
+    assert p.generate("x", model="m").text == "hi"
+    stats = breaker.breaker.stats()
+    assert breaker.guards == 3 and (stats.calls, stats.failures, stats.ignored, stats.successes) == (3, 1, 1, 1)
+
+
+def test_a_connection_error_gets_the_providers_hint_and_counts_against_the_breaker():
+    breaker = CircuitBreaker("local", failure_threshold=1)
+    p = compat(FakeTransport(ProviderConnectionError("refused")), retry=RetryPolicy.none(), breaker=breaker)
+    p.connection_hint = "is the local server running?"
+    with pytest.raises(ProviderConnectionError) as info:
+        p.generate("x", model="m")
+    assert info.value.hint == "is the local server running?"
+    assert breaker.stats().failures == 1 and breaker.stats().state.value == "open"
 
 
 def test_retry_records_go_to_the_list_the_caller_passes():

@@ -87,8 +87,9 @@ def test_stream_headers_straddling_the_deadline_raise_timeout_not_validation_err
     # the headers arrive 0.26 s after the deadline: once a ValidationError('total_timeout ... not -0.26')
     transport = FakeTransport(slow(clock, 1.26, FakeResponse(chunks=SSE)))
     stream = compat(transport, clock, timeout=1.0, retry=RetryPolicy.none()).stream("x", model="m")
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(ProviderTimeoutError) as info:
         next(stream)
+    assert info.value.extra["timeout_kind"] == "total"
 
 
 def test_straddled_headers_fall_back_while_the_chain_has_time(clock):
@@ -108,10 +109,11 @@ def test_a_stream_past_its_deadline_mid_body_raises_timeout(clock):
     chunks = [b'data: {"choices":[{"index":0,"delta":{"content":"w "}}]}\n\n'] * 20
     transport = FakeTransport(FakeResponse(chunks=chunks, clock=clock, step=0.1))
     got = []
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(ProviderTimeoutError) as info:
         for chunk in compat(transport, clock).stream("x", model="m", timeout=1.0):
             got.append(chunk.text)
     assert 5 <= len(got) <= 11
+    assert info.value.extra["timeout_kind"] == "total"  # the overall deadline, not the idle one
 
 
 def test_the_idle_deadline_ignores_keepalives_and_the_callers_time(clock):

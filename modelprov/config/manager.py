@@ -30,6 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .._log import get_logger
 from .._redact import mask_key, redact, redact_headers, register_secret
+from .._singleton import Singleton
 from ..exceptions import ConfigurationError
 from ..types import ProviderConfig
 from . import file as _cf
@@ -442,22 +443,15 @@ class ConfigManager:
         return out
 
 
-_singleton: Optional[ConfigManager] = None
-_singleton_lock = threading.Lock()
+_singleton: Singleton[ConfigManager] = Singleton(ConfigManager)
 
 
 def get_config() -> ConfigManager:
     """The process-wide :class:`ConfigManager` (created on first use)."""
-    global _singleton
-    with _singleton_lock:
-        if _singleton is None:
-            _singleton = ConfigManager()
-        return _singleton
+    return _singleton.get()
 
 
 def reset_config() -> None:
     """Drop the process-wide manager and the permission-warning memory (for tests)."""
-    global _singleton
-    with _singleton_lock:
-        _singleton = None
+    _singleton.reset()
     _cf.clear_warnings()

@@ -23,7 +23,9 @@ returns the answer::
 
 A handler returns a :class:`MockReply`, a body (``bytes``, ``str`` or
 anything JSON-able: status 200), a ``(status, body)`` or ``(status, headers,
-body)`` tuple, or raises (a :class:`~modelprov.exceptions.ModelProvError`
+body)`` tuple (a body that is a list of ``bytes``/``str`` pieces, exceptions
+allowed, is a stream's chunks; a list of other JSON values stays a JSON
+body), or raises (a :class:`~modelprov.exceptions.ModelProvError`
 goes to the caller as is: ``ProviderConnectionError("refused")``). Instead of
 a function, give a list of such answers (served in order) or the replies
 :class:`~modelprov.testing.FakeServer` takes (``chat_reply("anthropic", "Hi")``
@@ -122,11 +124,18 @@ class MockReply:
             chunks = None if value.chunks is None else list(value.chunks)
             return cls(value.status, value.body if chunks is None else None, list(value.headers), chunks)
         if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[0], int) and not isinstance(value[0], bool):
-            return cls(value[0], value[-1], value[1] if len(value) == 3 else None)
+            status, body, headers = value[0], value[-1], value[1] if len(value) == 3 else None
+            if _is_chunk_list(body):  # (status, headers, [b"data: ...", ...]): a stream
+                return cls(status, None, headers, list(body))
+            return cls(status, body, headers)
         return cls(200, value)
 
-    def encoded(self) -> Tuple[Headers, bytes, Optional[List[Piece]]]:
-        """(headers with a default Content-Type, body bytes, chunks with strings encoded)."""
+    def encoded(self, answer: str = "MockReply") -> Tuple[Headers, bytes, Optional[List[Piece]]]:
+        """(headers with a default Content-Type, body bytes, chunks with strings encoded).
+
+        A body or chunk that cannot be encoded raises :class:`~modelprov.exceptions.ValidationError`
+        naming ``answer`` (what the handler returned).
+        """
         pairs: List[Tuple[str, str]] = []
         if self.headers:
             items = self.headers.items() if isinstance(self.headers, Mapping) else self.headers
@@ -134,7 +143,19 @@ class MockReply:
         pairs += self.extra
         names = {k.lower() for k, _ in pairs}
         if self.chunks is not None:
-            chunks: List[Piece] = [c.encode("utf-8") if isinstance(c, str) else c for c in self.chunks]
+            chunks: List[Piece] = []
+            for i, c in enumerate(self.chunks):
+                if isinstance(c, str):
+                    chunks.append(c.encode("utf-8"))
+                elif isinstance(c, (bytes, bytearray)):
+                    chunks.append(bytes(c))
+                elif isinstance(c, BaseException):
+                    chunks.append(c)
+                else:
+                    raise ValidationError(
+                        f"MockTransport cannot send the {answer} the handler returned: chunk {i} is a "
+                        f"{type(c).__name__}; stream chunks are bytes, str or exceptions"
+                    )
             if "content-type" not in names:
                 pairs.append(("Content-Type", "text/event-stream"))
             return Headers(pairs), b"", chunks
@@ -146,10 +167,29 @@ class MockReply:
         elif body is None:
             data = b""
         else:
-            data = json.dumps(body).encode("utf-8")
+            try:
+                data = json.dumps(body).encode("utf-8")
+            except (TypeError, ValueError, RecursionError) as exc:
+                hint = "; for a stream give a list of bytes/str chunks" if isinstance(body, (list, tuple)) else ""
+                raise ValidationError(
+                    f"MockTransport cannot send the {answer} the handler returned: its body "
+                    f"({type(body).__name__}) is not bytes, str or JSON-serialisable ({exc}){hint}"
+                ) from None
         if data and "content-type" not in names:
             pairs.append(("Content-Type", kind))
         return Headers(pairs), data, None
+
+
+def _is_chunk_list(body: Any) -> bool:
+    """True for a non-empty list/tuple of bytes/str/exception items: stream chunks, not a JSON array.
+
+    A list holding anything else (numbers, dicts, ``None``) is a JSON body.
+    """
+    return (
+        isinstance(body, (list, tuple))
+        and len(body) > 0
+        and all(isinstance(c, (bytes, bytearray, str, BaseException)) for c in body)
+    )
 
 
 def _from_fake_reply(reply: Reply, request: Optional[RecordedRequest]) -> Payload:
@@ -278,7 +318,8 @@ class MockTransport(Transport):
             headers.setdefault("content-type", ("Content-Type", "application/json"))
         return MockRequest(request.method.upper(), url, Headers(headers.values()), body, request, self.provider, attempt)
 
-    def _answer(self, mock: MockRequest) -> MockReply:
+    def _answer(self, mock: MockRequest) -> Tuple[MockReply, str]:
+        """The reply, and what the handler (or the queue) gave, by type name, for error messages."""
         shared = self._shared
         with shared.lock:
             shared.requests.append(mock)
@@ -286,12 +327,12 @@ class MockTransport(Transport):
             queued = answer is not None
         if not queued:
             if shared.handler is None:
-                return MockReply(500, {"error": {"message": f"MockTransport: no reply queued for {mock.method} {mock.path}"}})
+                return MockReply(500, {"error": {"message": f"MockTransport: no reply queued for {mock.method} {mock.path}"}}), "MockReply"
             answer = shared.handler(mock)
         if isinstance(answer, BaseException):
             raise answer
         recorded = RecordedRequest(mock.method, mock.path, {k: str(v) for k, v in mock.params.items()}, mock.headers, mock.body, mock.json)
-        return MockReply.of(answer, recorded)
+        return MockReply.of(answer, recorded), type(answer).__name__
 
     def send(self, request: HTTPRequest, deadline: Deadline, *, attempt: int = 1) -> "MockResponse":
         """Ask the handler; a 2xx :class:`MockResponse`, else the mapped exception."""
@@ -301,9 +342,9 @@ class MockTransport(Transport):
         deadline.check(provider)
         started = time.perf_counter()
         mock = self._prepare(request, attempt)
-        reply = self._answer(mock)
+        reply, answer = self._answer(mock)
         deadline.check(provider)
-        headers, body, chunks = reply.encoded()
+        headers, body, chunks = reply.encoded(answer)
         rid = request_id(headers)
         if not 200 <= reply.status < 300:
             if chunks is not None:

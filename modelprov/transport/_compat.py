@@ -43,6 +43,15 @@ accessor returns ``None`` when what it expects is not there.
    Content-Length or close-delimited stream yields each event as it arrives
    instead of waiting for a full read buffer. A correctness need (promptness),
    not a speed one; 2.x has the public ``read1``.
+
+4. :func:`pool_is_closed`: whether a urllib3 ``HTTPConnectionPool`` was closed,
+   read from its ``pool`` attribute (the queue of idle connections, which
+   ``close()`` sets to ``None``; undocumented, same in 1.26.x and 2.x). Needed
+   by the adapter's per-origin pool cache (:class:`.net.Adapter`): urllib3 has
+   no public "closed" flag, and a pool evicted from the ``PoolManager`` or
+   closed with the adapter must not be reused. If the attribute is missing the
+   pool counts as closed: the cache then asks requests for the pool every time
+   (its own, slower path) instead of reusing a dead one.
 """
 
 import http.client
@@ -53,7 +62,7 @@ from urllib3 import connectionpool as _u3pool
 
 from .exchange import current
 
-__all__ = ["HTTPConnection", "ONE_WRITE_MAX", "bulk_chunked_source", "install_pool_classes", "read1_of"]
+__all__ = ["HTTPConnection", "ONE_WRITE_MAX", "bulk_chunked_source", "install_pool_classes", "pool_is_closed", "read1_of"]
 
 #: Request bodies up to this size go out in the same write as the headers.
 ONE_WRITE_MAX = 256 * 1024
@@ -202,3 +211,17 @@ def read1_of(raw: Any) -> Optional[Callable[[int], bytes]]:
     if fp is not None and hasattr(fp, "read1") and not headers.get("content-encoding"):
         return fp.read1  # type: ignore[no-any-return]
     return None
+
+
+# --------------------------------------------------------------------------
+# 4. a closed connection pool
+# --------------------------------------------------------------------------
+
+
+def pool_is_closed(pool: Any) -> bool:
+    """True when urllib3's ``HTTPConnectionPool.close()`` ran on ``pool`` (or it has no ``pool`` queue).
+
+    ``close()`` sets the pool's ``pool`` attribute (its idle-connection queue)
+    to ``None`` in urllib3 1.26.x and 2.x; there is no public flag.
+    """
+    return getattr(pool, "pool", None) is None

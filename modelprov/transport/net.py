@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 
 from .._redact import redact
 from ..exceptions import ConfigurationError
-from ._compat import install_pool_classes, read1_of
+from ._compat import install_pool_classes, pool_is_closed, read1_of
 from .chunked import iter_chunked
 
 __all__ = [
@@ -175,7 +175,7 @@ class Adapter(HTTPAdapter):
             return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
         key = (origin, verify, cert)
         pool = self._mp_pools.get(key)
-        if pool is None or pool.pool is None:  # first use, or closed (adapter closed, pool evicted)
+        if pool is None or pool_is_closed(pool):  # first use, or closed (adapter closed, pool evicted)
             pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
             self._mp_pools[key] = pool
         return pool

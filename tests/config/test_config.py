@@ -150,6 +150,23 @@ def test_singleton_and_reset():
     assert get_config() is not first
 
 
+def test_get_config_is_a_thread_safe_singleton():
+    reset_config()
+    barrier = threading.Barrier(8)
+    seen = []
+
+    def grab():
+        barrier.wait()
+        seen.append(get_config())
+
+    threads = [threading.Thread(target=grab) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(m) for m in seen}) == 1 and seen[0] is get_config()
+
+
 # ------------------------------------------------------------------ precedence
 def test_defaults_only(cfg):
     pc = cfg.provider_config("openai", defaults=OPENAI)

@@ -116,6 +116,40 @@ def test_streams_chunks_exceptions_and_abort():
     assert info.value.extra.get("aborted") is True and response.aborted
 
 
+def test_a_tuple_with_a_list_of_chunks_is_a_stream():
+    mock = MockTransport(lambda request: (200, {"Content-Type": "text/event-stream"}, [b"data: 1\n\n", "data: 2\n\n"]))
+    response = mock.send(STREAM, NONE)
+    assert response.headers["content-type"] == "text/event-stream"
+    assert list(response.iter_bytes()) == [b"data: 1\n\n", b"data: 2\n\n"]
+    mock = MockTransport([(200, (b"x", ConnectionResetError(104, "reset"))), (200, [b"only"])])
+    it = mock.send(STREAM, NONE).iter_bytes()
+    assert next(it) == b"x"
+    with pytest.raises(E.ProviderConnectionError, match="mid-stream"):
+        next(it)
+    assert list(mock.send(STREAM, NONE).iter_bytes()) == [b"only"]
+
+
+@pytest.mark.parametrize("body", [[1, 2, 3], [{"id": "a"}, None], [], ["a", 1]])
+def test_a_tuple_with_a_list_of_json_values_stays_a_json_body(body):
+    response = MockTransport([(200, {}, body)]).send(POST, NONE)
+    assert response.json() == body and response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "answer,match",
+    [
+        ((200, {}, [b"chunk", 1]), r"tuple the handler returned: its body \(list\).*list of bytes/str chunks"),
+        ([b"a", b"b"], r"the list the handler returned: its body \(list\)"),
+        ((200, {"a": object()}), r"the tuple the handler returned: its body \(dict\)"),
+        (MockReply(chunks=[b"a", 3]), r"the MockReply the handler returned: chunk 1 is a int"),
+    ],
+)
+def test_a_body_that_cannot_be_encoded_is_a_clear_validation_error(answer, match):
+    mock = MockTransport(lambda request: answer)
+    with pytest.raises(E.ValidationError, match=match):
+        mock.send(POST, NONE)
+
+
 def test_the_deadline_is_checked_before_after_and_between_chunks():
     now = [0.0]
     deadline = Deadline(1.0, clock=lambda: now[0])
