@@ -1,11 +1,15 @@
 """``ProviderRegistry``: which provider classes exist and their configured instances.
 
-Providers are discovered lazily, on first lookup, from the
-``modelprov.providers`` entry-point group; the built-in providers register
-through that same group, exactly as third-party plugins do. A vendored copy
-of modelprov (no installed metadata) falls back to a table of the built-ins,
-imported relatively. A broken plugin is logged and skipped; it never breaks
-the registry. Everything here is thread-safe.
+Providers are discovered lazily, on first lookup. The built-in providers
+always register from this package itself (a table imported relatively), so a
+copy vendored as ``app._vendor.modelprov`` uses its own built-ins even when
+another copy of modelprov is installed; third-party plugins come from the
+``modelprov.providers`` entry-point group and never replace a built-in. An
+entry point that belongs to another copy of modelprov (its module is
+``modelprov.*`` while this package is not, or its class subclasses another
+copy's ``ModelProvider``) is skipped with a debug log. A broken plugin is
+logged and skipped; it never breaks the registry. Everything here is
+thread-safe.
 """
 
 import dataclasses
@@ -37,7 +41,11 @@ log = get_logger("registry")
 ENTRY_POINT_GROUP = "modelprov.providers"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
-# Used only when no installed metadata lists the built-ins (a vendored copy).
+#: This package's import name: ``modelprov``, or e.g. ``app._vendor.modelprov`` when vendored.
+_PACKAGE = __name__.rpartition(".")[0]
+_DIST_PACKAGE = "modelprov"  # the name every installed copy's entry points use
+
+# The built-ins, always imported from this package (relative imports); they win over entry points.
 _BUILTINS = {
     "openai": ".providers.openai_compat.openai:OpenAIProvider",
     "anthropic": ".providers.anthropic.provider:AnthropicProvider",
@@ -64,6 +72,16 @@ def _import_target(target: str) -> Any:
     return getattr(mod, attr)
 
 
+class _ForeignProvider(Exception):
+    """An entry point that belongs to another copy of modelprov (skipped, not broken)."""
+
+
+def _foreign_module(value: str) -> bool:
+    """True if an entry point's ``module:attr`` lives in another copy of modelprov than this one."""
+    module = value.partition(":")[0].strip()
+    return _PACKAGE != _DIST_PACKAGE and (module == _DIST_PACKAGE or module.startswith(_DIST_PACKAGE + "."))
+
+
 def _entry_points() -> List[Tuple[str, Loader]]:
     try:
         from importlib import metadata
@@ -74,10 +92,38 @@ def _entry_points() -> List[Tuple[str, Loader]]:
             group = metadata.entry_points(group=ENTRY_POINT_GROUP)
         else:  # pragma: no cover - Python 3.9: a dict of groups
             group = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
-        return [(ep.name, ep.load) for ep in group]
+        found = []
+        for ep in group:
+            value = str(getattr(ep, "value", "") or "")
+            if ep.name in _BUILTINS:
+                if not _is_own_builtin(ep.name, value):
+                    log.debug("entry point %s = %s skipped: the built-in provider %r wins", ep.name, value, ep.name)
+                continue
+            if _foreign_module(value):
+                log.debug("entry point %s = %s skipped: it belongs to another copy of modelprov (this one is %s)",
+                          ep.name, value, _PACKAGE)
+                continue
+            found.append((ep.name, ep.load))
+        return found
     except Exception as exc:  # broken metadata must not break us
         log.warning("could not read %s entry points: %s", ENTRY_POINT_GROUP, exc)
         return []
+
+
+def _is_own_builtin(name: str, value: str) -> bool:
+    """True if the entry point ``name = value`` is this package's own declaration of a built-in."""
+    return value.replace(" ", "") == _DIST_PACKAGE + _BUILTINS[name] and _PACKAGE == _DIST_PACKAGE
+
+
+def _foreign_class(cls: Any, own_base: type) -> bool:
+    """True if ``cls`` subclasses a ``ModelProvider`` of another copy of modelprov (same qualified name, other class)."""
+    if not isinstance(cls, type) or issubclass(cls, own_base):
+        return False
+    return any(
+        base.__name__ == own_base.__name__ and base.__qualname__ == own_base.__qualname__
+        and base.__module__.endswith(".providers.base") and base is not own_base
+        for base in cls.__mro__
+    )
 
 
 class ProviderRegistry:
@@ -93,6 +139,7 @@ class ProviderRegistry:
         self._classes: Dict[str, Type["ModelProvider"]] = {}
         self._lazy: Dict[str, Loader] = {}
         self._broken: Dict[str, str] = {}
+        self._foreign: Dict[str, str] = {}
         self._instances: Dict[Tuple[str, Type["ModelProvider"], Hashable], "ModelProvider"] = {}
         self._config = config
         self._discovered = not discover
@@ -101,12 +148,10 @@ class ProviderRegistry:
     def _discover(self) -> None:
         if self._discovered:
             return
-        found = _entry_points()
-        names = {name for name, _ in found}
-        if not set(_BUILTINS) <= names:
-            for name, target in _BUILTINS.items():
-                if name not in names:
-                    found.append((name, functools.partial(_import_target, target)))
+        found: List[Tuple[str, Loader]] = [
+            (name, functools.partial(_import_target, target)) for name, target in _BUILTINS.items()
+        ]
+        found.extend(_entry_points())  # built-ins come first, so they win
         with self._lock:
             if self._discovered:
                 return
@@ -123,7 +168,14 @@ class ProviderRegistry:
             return cls
         try:
             loaded = loader()
+            self._check_foreign(name, loaded)
             self._validate(name, loaded)
+        except _ForeignProvider as exc:
+            log.debug("provider plugin %r skipped: %s", name, exc)
+            with self._lock:
+                self._lazy.pop(name, None)
+                self._foreign[name] = str(exc)
+            return None
         except Exception as exc:
             log.warning("provider plugin %r failed to load and was skipped: %s", name, exc)
             with self._lock:
@@ -136,6 +188,14 @@ class ProviderRegistry:
             return self._classes.get(name)
 
     # ---------------------------------------------------------- validation
+    @staticmethod
+    def _check_foreign(name: str, cls: Any) -> None:
+        from .providers.base import ModelProvider
+
+        if _foreign_class(cls, ModelProvider):
+            raise _ForeignProvider(
+                f"{cls.__module__}.{cls.__qualname__} belongs to another copy of modelprov than {_PACKAGE}")
+
     @staticmethod
     def _validate(name: str, cls: Any) -> None:
         from .providers.base import ModelProvider
@@ -159,6 +219,7 @@ class ProviderRegistry:
                 raise ConfigurationError(f"provider {name!r} is already registered (pass replace=True to override)")
             self._lazy.pop(name, None)
             self._broken.pop(name, None)
+            self._foreign.pop(name, None)
             self._classes[name] = cls
             self._drop_instances(name)
 
@@ -188,6 +249,10 @@ class ProviderRegistry:
         with self._lock:
             known = sorted(set(self._classes) | set(self._lazy))
             broken = self._broken.get(name)
+            foreign = self._foreign.get(name)
+        if foreign:
+            return ConfigurationError(f"provider {name!r} is not available to this copy of modelprov ({foreign})",
+                                      hint="install the plugin for this copy, or register its class with register()")
         if broken:
             return ConfigurationError(f"provider {name!r} failed to load ({broken})", hint="reinstall or fix the plugin")
         close = difflib.get_close_matches(name, known, n=1)

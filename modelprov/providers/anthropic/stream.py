@@ -92,37 +92,41 @@ class AnthropicStreamDecoder(StreamDecoder):
         return handler(self, data) if handler is not None else []
 
     def _message_start(self, data: Dict[str, Any]) -> List[StreamChunk]:
-        message = data.get("message") or {}
+        message = data.get("message")
+        if not isinstance(message, dict):
+            message = {}
         self._id = message.get("id")
         self._model = message.get("model")
         self._usage = dict(message.get("usage") or {})
         return []
 
     def _block_start(self, data: Dict[str, Any]) -> List[StreamChunk]:
-        block = data.get("content_block") or {}
+        block = data.get("content_block")
+        if not isinstance(block, dict):
+            block = {}
         kind = block.get("type")
-        if kind == "text" and block.get("text"):
+        if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
             return [self._chunk(text=block["text"])]
         if kind == "tool_use":
             number = len(self._tools)
-            self._tools[data.get("index", number)] = number
+            self._tools[_index(data, number)] = number
             initial = block.get("input")
             args = json.dumps(initial) if isinstance(initial, dict) and initial else ""
             delta = ToolCallDelta(index=number, id=block.get("id"), name=block.get("name"), arguments=args)
             return [self._chunk(tool_calls=[delta])]
         if kind == "thinking":
             text, sig = block.get("thinking"), block.get("signature")
-            return [self._reasoning_chunk(data.get("index"), text if isinstance(text, str) else "",
+            return [self._reasoning_chunk(_index(data), text if isinstance(text, str) else "",
                                           sig if isinstance(sig, str) and sig else None)]  # fmt: skip
         if kind == "redacted_thinking":
             redacted = block.get("data")
-            return [self._reasoning_chunk(data.get("index"), redacted=redacted if isinstance(redacted, str) else "")]
+            return [self._reasoning_chunk(_index(data), redacted=redacted if isinstance(redacted, str) else "")]
         if kind and kind != "text":
-            self._native[data.get("index")] = (dict(block), [])
+            self._native[_index(data)] = (dict(block), [])
         return []
 
     def _block_stop(self, data: Dict[str, Any]) -> List[StreamChunk]:
-        held = self._native.pop(data.get("index"), None)
+        held = self._native.pop(_index(data), None)
         if held is None:
             return []
         block, fragments = held
@@ -136,36 +140,41 @@ class AnthropicStreamDecoder(StreamDecoder):
         return [self._chunk(provider_parts=[ProviderPart(provider=self._provider, data=block)])]
 
     def _block_delta(self, data: Dict[str, Any]) -> List[StreamChunk]:
-        delta = data.get("delta") or {}
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text") or ""
             return [self._chunk(text=text)] if text else []
         if kind == "input_json_delta":
-            held = self._native.get(data.get("index"))
+            held = self._native.get(_index(data))
             if held is not None:
                 held[1].append(delta.get("partial_json") or "")
                 return []
-            number = self._tools.get(data.get("index"))
+            number = self._tools.get(_index(data))
             fragment = delta.get("partial_json") or ""
             if number is None or not fragment:
                 return []
             return [self._chunk(tool_calls=[ToolCallDelta(index=number, arguments=fragment)])]
         if kind == "thinking_delta":
             text = delta.get("thinking")
-            return [self._reasoning_chunk(data.get("index"), text)] if isinstance(text, str) and text else []
+            return [self._reasoning_chunk(_index(data), text)] if isinstance(text, str) and text else []
         if kind == "signature_delta":
             sig = delta.get("signature")
-            return [self._reasoning_chunk(data.get("index"), signature=sig)] if isinstance(sig, str) and sig else []
+            return [self._reasoning_chunk(_index(data), signature=sig)] if isinstance(sig, str) and sig else []
         return []  # citations_delta and unknown deltas: not part of the text
 
     def _message_delta(self, data: Dict[str, Any]) -> List[StreamChunk]:
-        delta = data.get("delta") or {}
-        if delta.get("stop_reason"):
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
+        if isinstance(delta.get("stop_reason"), str) and delta["stop_reason"]:
             self._stop_reason = delta["stop_reason"]
         if delta.get("stop_details") is not None:
             self._stop_details = delta["stop_details"]
-        for key, value in (data.get("usage") or {}).items():
+        usage = data.get("usage")
+        for key, value in (usage if isinstance(usage, dict) else {}).items():
             if value is not None:
                 self._usage[key] = value  # cumulative totals: overwrite
         return []
@@ -202,6 +211,12 @@ class AnthropicStreamDecoder(StreamDecoder):
                 hint="the connection was cut mid-answer; retry the request",
             )
         return []
+
+
+def _index(data: Dict[str, Any], default: Optional[int] = None) -> Optional[int]:
+    """A content block's ``index`` (an int), else ``default`` (a malformed index never breaks the decoder)."""
+    index = data.get("index")
+    return index if type(index) is int else default
 
 
 _HANDLERS = {

@@ -301,7 +301,9 @@ class OllamaStreamDecoder(StreamDecoder):
             raise ResponseError(f"Ollama stream line is not an object: {str(event)[:80]!r}", provider=self._provider)
         if event.get("error") is not None:
             raise error_from_message(error_text(event["error"]), status=None, provider=self._provider)
-        message = event.get("message") or {}
+        message = event.get("message")
+        if not isinstance(message, dict):
+            message = {}
         text = message.get("content") or ""
         thinking = message.get("thinking")
         thinking = thinking if isinstance(thinking, str) else ""

@@ -127,7 +127,8 @@ class OpenAIStreamDecoder(StreamDecoder):
         refusal: List[str] = []
         deltas: List[ToolCallDelta] = []
         finish = native = None
-        for choice in obj.get("choices") or ():
+        choices = obj.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index") not in (0, None):
                 continue  # only the first choice is streamed (n > 1 is not supported)
             delta = as_dict(choice.get("delta"))
