@@ -99,7 +99,10 @@ def test_vendored_copy_alone_completes_mock_and_fakeserver_chats(tmp_path):
         f"sys.path[:] = [{str(deps)!r}] + [p for p in sys.path if 'site-packages' not in p and 'dist-packages' not in p]\n"
         "try:\n    import modelprov\nexcept ImportError:\n    pass\nelse:\n    raise AssertionError('modelprov is importable: not alone')\n"
         "import importlib.metadata as md\n"
-        "assert not list(md.entry_points(group='modelprov.providers')), 'modelprov metadata visible: not alone'\n"
+        "_all = md.entry_points()\n"
+        "def _group(name):  # Python 3.9 has no entry_points(group=...)\n"
+        "    return list(_all.select(group=name)) if hasattr(_all, 'select') else list(_all.get(name, []))\n"
+        "assert not _group('modelprov.providers'), 'modelprov metadata visible: not alone'\n"
         + CHATS.format(root=str(tmp_path)) + "print('OK')\n"
     )
     _run(code, "-I", "-S", cwd=tmp_path)
@@ -113,7 +116,10 @@ def test_vendored_copy_next_to_installed_copy_uses_its_own_builtins(tmp_path):
     _vendor(tmp_path)
     code = (
         "import importlib.metadata as md\n"
-        "eps = {ep.name: ep.value for ep in md.entry_points(group='modelprov.providers')}\n"
+        "_all = md.entry_points()\n"
+        "def _group(name):  # Python 3.9 has no entry_points(group=...)\n"
+        "    return list(_all.select(group=name)) if hasattr(_all, 'select') else list(_all.get(name, []))\n"
+        "eps = {ep.name: ep.value for ep in _group('modelprov.providers')}\n"
         "assert eps.get('mock', '').startswith('modelprov.'), 'installed copy not present: %r' % eps\n"
         + CHATS.format(root=str(tmp_path)) + "print('OK')\n"
     )
