@@ -280,6 +280,10 @@ class ProviderConfig:
     #: Leave out chat options the target does not take instead of raising
     #: :class:`~modelprov.exceptions.UnsupportedFeatureError` (named in ``dropped_options``).
     drop_unsupported: bool = False
+    #: Client-side request limit per minute for this endpoint (``None``: none; see :mod:`modelprov.ratelimit`).
+    rpm: Optional[float] = None
+    #: Client-side token limit per minute (prompt estimate + ``max_tokens``, reconciled with reported usage).
+    tpm: Optional[float] = None
     headers: Tuple[Tuple[str, str], ...] = ()
     options: Tuple[Tuple[str, Any], ...] = ()
 

@@ -28,6 +28,7 @@ __all__ = [
     "Found",
     "GLOBAL_KEYS",
     "INHERITED_KEYS",
+    "RATE_FIELDS",
     "Resolved",
     "TIMEOUT_FIELDS",
     "alias_target",
@@ -51,6 +52,7 @@ TIMEOUT_FIELDS = ("timeout", "connect_timeout", "read_timeout", "idle_timeout")
 _OPTIONAL_TIMEOUTS = ("timeout", "idle_timeout")
 BOOL_FIELDS = ("trust_env", "use_truststore", "drop_unsupported")
 #: Keys the ``[modelprov]`` section understands.
+RATE_FIELDS = ("rpm", "tpm")
 GLOBAL_KEYS = ("default_model",) + TIMEOUT_FIELDS + ("proxy", "verify", "cert", "pool_size") + BOOL_FIELDS
 #: Global keys that every provider inherits unless its own section sets them.
 INHERITED_KEYS = tuple(k for k in GLOBAL_KEYS if k != "default_model")
@@ -125,6 +127,21 @@ def _pool_size(key: str, value: Any, where: str) -> int:
     if size < 1:
         raise _bad(key, value, where, expected)
     return size
+
+
+def _rate(key: str, value: Any, where: str) -> Optional[float]:
+    expected = "a number per minute greater than 0 (or 'none')"
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    if isinstance(value, bool):
+        raise _bad(key, value, where, expected)
+    try:
+        rate = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise _bad(key, value, where, expected) from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise _bad(key, value, where, expected)
+    return rate
 
 
 def _url(key: str, value: Any, where: str, schemes: Tuple[str, ...], bare_ok: bool = False) -> str:
@@ -209,6 +226,8 @@ def coerce_field(key: str, value: Any, where: str) -> Any:
         return _timeout(key, value, where)
     if key == "pool_size":
         return _pool_size(key, value, where)
+    if key in RATE_FIELDS:
+        return _rate(key, value, where)
     if key in BOOL_FIELDS:
         return parse_bool(key, value, where)
     if key == "base_url":
