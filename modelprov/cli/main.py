@@ -1,104 +1,178 @@
-"""The ``modelprov`` command line: argument parsing and the error boundary.
+"""The ``modelprov`` command line: the parser, the ``modelprov PROMPT`` shortcut and the error boundary.
 
-Commands live in :mod:`modelprov._cli_commands`; this module builds the
-argparse tree and turns every failure into one friendly line on stderr with
-the exit codes 0 ok, 1 provider error, 2 usage or config error,
-130 interrupted. ``--debug`` shows the traceback.
+Each command group lives in its own module of this package (``chat``,
+``logs``, ``catalog`` for models/providers/embed, ``keys``, ``config_cmd``,
+``doctor``, ``batch_cmd``); each exposes ``register(subparsers)``, which adds
+its parser and sets ``run`` (a function of the parsed arguments returning
+the exit code). Modules import the library inside ``run`` only, so
+``modelprov --help`` loads neither requests nor keyring.
+
+This module turns every failure into one line on stderr (what failed and
+the fix; a traceback only with ``--debug``, which is accepted anywhere on
+the line), shows library warnings once as ``modelprov: warning: ...``, and
+returns the exit codes 0 ok, 1 provider error, 2 usage or configuration
+error, 130 interrupted.
 """
 
 import argparse
+import contextlib
+import importlib
+import logging
 import sys
-from typing import Optional, Sequence
+import warnings
+from typing import Iterator, List, Optional, Sequence, Set, TextIO, Tuple, Type, Union
 
 from .._version import __version__
+from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROVIDER, EXIT_USAGE, did_you_mean, ensure_newline, read_piped_stdin, stdin_is_piped
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-EXIT_OK, EXIT_PROVIDER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The modules of this package that register commands, in the order ``--help`` lists them.
+COMMAND_MODULES = ("chat", "logs", "catalog", "embed", "keys", "config_cmd", "doctor", "batch_cmd")
+
+_GLOBAL_FLAGS = ("-h", "--help", "--version")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for every command."""
-    p = argparse.ArgumentParser(prog="modelprov", description="One interface over LLM providers.")
-    p.add_argument("--version", action="version", version=f"modelprov {__version__}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs (secrets redacted)")
+    p = argparse.ArgumentParser(
+        prog="modelprov",
+        description="One interface over LLM providers. `modelprov PROMPT` is short for `modelprov chat PROMPT`.",
+        epilog="Run `modelprov COMMAND --help` for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"modelprov {__version__}", help="print the version and exit")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs, secrets redacted (accepted anywhere)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    chat = sub.add_parser("chat", help="send a prompt and print the answer")
-    chat.add_argument("prompt", nargs="?", help="the prompt (read from stdin when omitted or '-')")
-    chat.add_argument("-m", "--model", help="provider/model or alias (default: MODELPROV_MODEL or config)")
-    chat.add_argument("-s", "--system", help="system prompt")
-    chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
-    chat.add_argument("-t", "--temperature", type=float)
-    chat.add_argument("--max-tokens", type=int)
-    chat.add_argument("--fallback", action="append", default=[], metavar="MODEL", help="fallback model (repeatable)")
-    chat.add_argument("--json", action="store_true", help="print the response as JSON")
-
-    models = sub.add_parser("models", help="list a provider's models")
-    models.add_argument("provider")
-    models.add_argument("--json", action="store_true")
-
-    providers = sub.add_parser("providers", help="list providers and whether they are configured")
-    providers.add_argument("--json", action="store_true")
-
-    keys = sub.add_parser("keys", help="manage API keys (keyring, else the config file)")
-    ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
-    kset = ksub.add_parser("set", help="store a key (read from stdin or prompted, never an argument)")
-    kset.add_argument("name")
-    kset.add_argument("--store", choices=("auto", "keyring", "file"), default="auto")
-    kget = ksub.add_parser("get", help="show whether a key is set and where (masked)")
-    kget.add_argument("name")
-    kdel = ksub.add_parser("delete", help="remove a stored key")
-    kdel.add_argument("name")
-    ksub.add_parser("list", help="where each provider's key comes from")
-
-    config = sub.add_parser("config", help="show or change configuration")
-    csub = config.add_subparsers(dest="config_command", metavar="ACTION")
-    csub.add_parser("path", help="print the config file path")
-    cshow = csub.add_parser("show", help="effective settings and where they come from")
-    cshow.add_argument("provider", nargs="?")
-    cshow.add_argument("--json", action="store_true")
-    cget = csub.add_parser("get", help="read KEY (default_model, aliases.NAME, provider.NAME.FIELD)")
-    cget.add_argument("key")
-    cset = csub.add_parser("set", help="write KEY VALUE to the config file")
-    cset.add_argument("key")
-    cset.add_argument("value")
-    cunset = csub.add_parser("unset", help="remove KEY from the config file")
-    cunset.add_argument("key")
-
-    doctor = sub.add_parser("doctor", help="check the installation and configuration")
-    doctor.add_argument("--json", action="store_true")
-
-    batch = sub.add_parser("batch", help="run JSON-lines requests concurrently, print JSON-lines results")
-    batch.add_argument("file", nargs="?", default="-", help="input file (default stdin); each line a prompt or a request object")
-    batch.add_argument("-m", "--model", help="model for lines that name none")
-    batch.add_argument("-c", "--concurrency", type=int, default=8)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".{name}", __package__).register(sub)
     return p
 
 
+def _commands(parser: argparse.ArgumentParser) -> List[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []  # pragma: no cover - the parser always has subcommands
+
+
+def _split_debug(argv: List[str]) -> Tuple[List[str], bool]:
+    """``argv`` without ``--debug`` (before any ``--``), and whether it was there."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = [a for a in argv[:end] if a != "--debug"]
+    return head + argv[end:], len(head) != end
+
+
+class _NotACommand(Exception):
+    """A lone word that looks like a mistyped command, not a prompt."""
+
+
+def _shortcut(argv: List[str], commands: Sequence[str]) -> List[str]:
+    """``modelprov PROMPT`` / ``modelprov -m MODEL PROMPT`` -> ``modelprov chat ...``."""
+    if not argv or argv[0] in commands or argv[0] in _GLOBAL_FLAGS:
+        return argv
+    first = argv[0]
+    if len(argv) == 1 and first.isidentifier() and did_you_mean(first, commands) and not stdin_is_piped():
+        raise _NotACommand(first)
+    return ["chat"] + argv
+
+
+# ----------------------------------------------------------------- diagnostics
+class _OnceHandler(logging.Handler):
+    """Shows the library's warnings as ``modelprov: warning: ...``, each distinct message once."""
+
+    def __init__(self, seen: Set[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = seen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed log call must not break the command
+            return
+        _warn_once(text, self.seen)
+
+
+def _warn_once(text: str, seen: Set[str]) -> None:
+    from .common import warn
+
+    if text not in seen:
+        seen.add(text)
+        warn(text)
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        from .._redact import redact
+
+        return redact(super().format(record))
+
+
+@contextlib.contextmanager
+def _diagnostics(debug: bool) -> Iterator[None]:
+    """Route Python warnings and the library's log records to stderr for the command's lifetime."""
+    seen: Set[str] = set()
+    logger = logging.getLogger("modelprov")
+    handler: logging.Handler
+    if debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+        target, old_level = logging.getLogger(), logging.getLogger().level
+        target.setLevel(logging.DEBUG)
+    else:
+        handler = _OnceHandler(seen)
+        target, old_level = logger, logger.level
+    target.addHandler(handler)
+
+    def show(message: Union[Warning, str], category: Type[Warning], filename: str, lineno: int,
+             file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
+        _warn_once(str(message), seen)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(old_level)
+
+
+# ------------------------------------------------------------------ the boundary
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    args_list, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
-    except SystemExit as exc:  # argparse already printed usage
-        return int(exc.code or 0) and EXIT_USAGE
+        args_list = _shortcut(args_list, _commands(parser))
+    except _NotACommand as exc:
+        hint = did_you_mean(str(exc), _commands(parser))
+        print(f"modelprov: error: unknown command {str(exc)!r}; {hint} (to send it as a prompt: modelprov chat {exc})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse printed help (code 0) or usage and an error (code 2)
+        return EXIT_OK if not exc.code else EXIT_USAGE
+    args.debug = debug or bool(getattr(args, "debug", False))
     if not args.command:
+        piped = read_piped_stdin()
+        if piped and piped.strip():  # `echo question | modelprov`: a chat with the piped text
+            return main(["chat"] + (["--debug"] if args.debug else []) + ["--", piped])
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if args.debug:
-        import logging
+    with _diagnostics(args.debug):
+        return _run(args)
 
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+
+def _run(args: argparse.Namespace) -> int:
     from ..exceptions import ConfigurationError, ModelProvError, UnsupportedFeatureError, ValidationError
-    from . import commands
 
     try:
-        return int(commands.dispatch(args) or 0)
+        return int(args.run(args) or 0)
     except KeyboardInterrupt:
+        ensure_newline()
         print("modelprov: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        _silence_stdout()
         return EXIT_OK
     except (ConfigurationError, ValidationError, UnsupportedFeatureError) as exc:
         _fail(exc, args.debug)
@@ -111,13 +185,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_PROVIDER
 
 
+def _silence_stdout() -> None:
+    """After the reader of a pipe went away, send the rest of stdout nowhere (no error at exit)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture it)
+        pass
+
+
 def _fail(exc: BaseException, debug: bool) -> None:
     from .._redact import redact
 
+    ensure_newline()
     if debug:
         import traceback
 
         print(redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))), file=sys.stderr)
     text = str(exc) if exc.__class__.__module__.startswith("modelprov") else f"{type(exc).__name__}: {exc}"
     print(f"modelprov: error: {redact(text)}", file=sys.stderr)
-

@@ -45,9 +45,20 @@ def test_missing_key_exit_code_and_hint(capsys):
     assert code == 2 and "OPENAI_API_KEY" in err and "modelprov keys set openai" in err
 
 
-def test_usage_errors_exit_2(capsys):
-    assert run(capsys, "frobnicate")[0] == 2
+class _Terminal:
+    def isatty(self):
+        return True
+
+    def read(self, *a):  # pragma: no cover - a terminal is never read without a prompt
+        raise AssertionError("read a terminal")
+
+
+def test_usage_errors_exit_2(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    code, out, err = run(capsys, "modles")
+    assert code == 2 and "unknown command 'modles'; did you mean 'models'?" in err
     assert run(capsys)[0] == 2
+    assert run(capsys, "chat", "--frobnicate")[0] == 2
 
 
 def test_providers_lists_configuration(capsys):

@@ -88,7 +88,7 @@ ARGPARSE_ERRORS = [
     ("temperature-not-a-number", ["chat", "-m", "openai/gpt-test", "-t", "hot", "hi"], ["-t/--temperature", "hot"]),
     ("max-tokens-not-an-int", ["chat", "-m", "openai/gpt-test", "--max-tokens", "lots", "hi"], ["--max-tokens", "lots"]),
     ("unknown-option", ["chat", "--frobnicate", "hi"], ["unrecognized", "--frobnicate"]),
-    ("unknown-command", ["frobnicate"], ["invalid choice", "frobnicate", "chat"]),
+    ("unknown-command", ["keys", "frobnicate"], ["invalid choice", "frobnicate", "set"]),
     ("keys-set-bad-store", ["keys", "set", "openai", "--store", "vault"], ["--store", "vault", "keyring"]),
     ("models-missing-provider", ["models"], ["provider"]),
 ]
