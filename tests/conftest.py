@@ -72,11 +72,12 @@ def _reset_singletons() -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """Strip provider env vars and proxies; point config at a temp file; null keyring."""
+    """Strip provider env vars and proxies; point config and the CLI log at temp files; null keyring."""
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES) or name in _PROXY_VARS:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MODELPROV_CONFIG", str(tmp_path / "modelprov-config.ini"))
+    monkeypatch.setenv("MODELPROV_LOGS_PATH", str(tmp_path / "modelprov-logs.db"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     _reset_singletons()
