@@ -119,8 +119,8 @@ def normalize_messages(messages: Union[str, Message, Mapping[str, Any], Sequence
     strings, dicts in the OpenAI shape and :class:`~modelprov.messages.Message` objects.
     """
     if isinstance(messages, str):
-        if not messages:
-            raise ValidationError("the prompt is empty")
+        if not messages or messages.isspace():
+            raise ValidationError("the prompt is empty" if not messages else "the prompt is only whitespace", hint="give the text to send")
         return [Message(role="user", content=messages)]
     items: Sequence[Any]
     if isinstance(messages, (list, tuple)):

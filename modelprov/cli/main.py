@@ -17,6 +17,7 @@ error, 130 interrupted.
 import argparse
 import contextlib
 import importlib
+import io
 import logging
 import sys
 import warnings
@@ -147,10 +148,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         hint = did_you_mean(str(exc), _commands(parser))
         print(f"modelprov: error: unknown command {str(exc)!r}; {hint} (to send it as a prompt: modelprov chat {exc})", file=sys.stderr)
         return EXIT_USAGE
+    errors = io.StringIO()
     try:
-        args = parser.parse_args(args_list)
+        with contextlib.redirect_stderr(errors):
+            args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse printed help (code 0) or usage and an error (code 2)
+        from .._redact import redact
+
+        sys.stderr.write(redact(errors.getvalue()))  # it echoes bad arguments, a mistyped key among them
         return EXIT_OK if not exc.code else EXIT_USAGE
+    sys.stderr.write(errors.getvalue())
     args.debug = debug or bool(getattr(args, "debug", False))
     if not args.command:
         piped = read_piped_stdin()

@@ -334,6 +334,10 @@ def _edit(text: str, section: str, key: str, value: Optional[str]) -> str:
             return text
         start, end = span.options[key]
         del lines[start:end]
+        if len(span.options) == 1:  # the section is now empty: drop its header (comments stay)
+            kept = [line for line in lines[span.header + 1 : start] if line.strip()]
+            first = span.header - 1 if span.header > 0 and not lines[span.header - 1].strip() else span.header
+            lines[first:start] = kept
     elif span is None:
         if lines and lines[-1].strip():
             lines.append("\r" if crlf else "")
@@ -392,6 +396,7 @@ def update_value(path: str, section: str, key: str, value: Optional[str]) -> boo
     :func:`normalize_key`). A missing file (and directory) is created with mode
     0600 (0700); an existing file keeps its mode, minus group/other bits when
     it will hold a secret. A malformed file is refused, not overwritten.
+    Removing the last key of a section removes the section header too (comments stay).
     Returns False when nothing had to change.
     """
     with _WRITE_LOCK:

@@ -35,14 +35,15 @@ from ..exceptions import ConfigurationError
 from ..types import ProviderConfig
 from . import file as _cf
 from .keyring_store import KEYRING_SERVICE, KeyringStore
+from .settings import GlobalSettings
 from .values import (
     FIELDS as _FIELDS,
 )
 from .values import (
     INHERITED_KEYS,
+    RATE_FIELDS,
     Found,
     Resolved,
-    alias_target,
     check_name,
     check_target,
     coerce_field,
@@ -51,7 +52,6 @@ from .values import (
     pairs,
     to_text,
     validate_for_file,
-    validate_text,
 )
 
 __all__ = [
@@ -70,7 +70,6 @@ default_config_path = _cf.default_config_path
 platform_config_path = _cf.platform_config_path
 
 _GLOBAL = _cf.GLOBAL_SECTION
-_ALIASES = _cf.ALIASES_SECTION
 _HEADER = _cf.HEADER_PREFIX
 _DEFAULT = "default"
 _EXPLICIT = "explicit"
@@ -81,7 +80,7 @@ _FIELD_DEFAULTS = {f.name: f.default for f in _dc_fields(ProviderConfig)}
 _KNOWN = frozenset(_FIELD_DEFAULTS)
 
 
-class ConfigManager:
+class ConfigManager(GlobalSettings):
     """Resolves settings from explicit arguments, environment, keyring, config file and defaults.
 
     :param path: the config file; default ``$MODELPROV_CONFIG`` or the platform config
@@ -131,6 +130,11 @@ class ConfigManager:
         return self._path if self._path is not None else _cf.default_config_path(self.environ)
 
     # ----------------------------------------------------------------- file cache
+
+    @property
+    def parsed_token(self) -> object:
+        """An object whose identity changes whenever the file is re-read or the cache is invalidated (no I/O)."""
+        return self._cached
 
     def invalidate(self) -> None:
         """Forget the parsed file; the next access reads it again."""
@@ -182,6 +186,11 @@ class ConfigManager:
                 raw = self.environ.get(var)
                 if raw and raw.strip():
                     return raw, f"env:{var}", f"env:{var}"
+        elif key in RATE_FIELDS:
+            var = env_var_name(name, key.upper())
+            raw = self.environ.get(var)
+            if raw and raw.strip():
+                return raw, f"env:{var}", f"env:{var}"
         if key == "api_key":
             stored = self._keyring.get(name)
             if stored is not None:
@@ -198,14 +207,24 @@ class ConfigManager:
             return value, _DEFAULT, _DEFAULT
         return None
 
-    def _resolve(self, name: str, defaults: Optional[Mapping[str, Any]], explicit: Mapping[str, Any]) -> Resolved:
+    def _resolve(self, name: str, defaults: Optional[Mapping[str, Any]], explicit: Mapping[str, Any],
+                 errors: Optional[Dict[str, str]] = None) -> Resolved:
+        """Resolve every field; with ``errors`` given, an invalid field is recorded there (key -> why) instead of raising."""
         name = check_name(name)
         defaults = defaults or {}
         snap = self._file()
         section = snap.provider_section(name) if snap is not None else None
         res = Resolved()
         for key in _FIELDS:
-            found = self._lookup(key, name, explicit, defaults, snap, section)
+            try:
+                found = self._lookup(key, name, explicit, defaults, snap, section)
+            except ConfigurationError as exc:
+                if errors is None:
+                    raise
+                errors[key] = exc.message
+                bad = self._raw(key, name, explicit, defaults, snap, section)
+                res.sources[key] = bad[1] if bad else _DEFAULT
+                continue
             res.sources[key] = found[1] if found else _DEFAULT
             if found is not None:
                 res.values[key] = found[0]
@@ -223,7 +242,12 @@ class ConfigManager:
         for hname, value in pairs(defaults.get("headers"), "headers", _DEFAULT):
             res.add_header(hname, value, _DEFAULT, _DEFAULT)
         for hname, raw, source, where in file_headers:
-            res.add_header(hname, raw, source, where)
+            try:
+                res.add_header(hname, raw, source, where)
+            except ConfigurationError as exc:
+                if errors is None:
+                    raise
+                errors[_HEADER + hname] = exc.message
         for hname, value in pairs(explicit.get("headers"), "headers", _EXPLICIT):
             res.add_header(hname, value, _EXPLICIT, _EXPLICIT)
         extra: List[Tuple[str, Any, str]] = [(k, v, _DEFAULT) for k, v in defaults.items() if k not in _KNOWN and k not in _META_DEFAULTS]
@@ -271,9 +295,25 @@ class ConfigManager:
 
     def explain(self, name: str, *, defaults: Optional[Mapping[str, Any]] = None, **explicit: Any) -> Dict[str, Dict[str, Any]]:
         """Field -> ``{"value": ..., "source": ...}`` for ``config show``/``doctor``; secrets masked."""
-        res = self._resolve(name, defaults, explicit)
+        return self._explain(name, defaults, explicit, None)
+
+    def explain_all(self, name: str, *, defaults: Optional[Mapping[str, Any]] = None, **explicit: Any) -> Dict[str, Dict[str, Any]]:
+        """Like :meth:`explain`, but an invalid value does not hide the others.
+
+        Each invalid field is shown as ``{"value": None, "source": ..., "invalid": why}``
+        (the raw value is never shown: it may be a key).
+        """
+        errors: Dict[str, str] = {}
+        return self._explain(name, defaults, explicit, errors)
+
+    def _explain(self, name: str, defaults: Optional[Mapping[str, Any]], explicit: Mapping[str, Any],
+                 errors: Optional[Dict[str, str]]) -> Dict[str, Dict[str, Any]]:
+        res = self._resolve(name, defaults, explicit, errors)
         out: Dict[str, Dict[str, Any]] = {}
         for key in _FIELDS:
+            if errors and key in errors:
+                out[key] = {"value": None, "source": res.sources[key], "invalid": errors[key]}
+                continue
             value = res.values.get(key, _FIELD_DEFAULTS[key])
             shown = mask_key(value) if key == "api_key" else redact(value) if isinstance(value, str) else value
             out[key] = {"value": shown, "source": res.sources[key]}
@@ -282,6 +322,9 @@ class ConfigManager:
             out[f"{_HEADER}{hname}"] = {"value": masked[hname], "source": source}
         for key, (value, source) in sorted(res.options.items()):
             out[f"option.{key}"] = {"value": redact(value) if isinstance(value, str) else value, "source": source}
+        for key, why in sorted((errors or {}).items()):
+            if key.startswith(_HEADER):
+                out[key] = {"value": None, "source": "file", "invalid": why}
         return out
 
     def provider_names(self) -> List[str]:
@@ -300,42 +343,6 @@ class ConfigManager:
         """The raw text of ``key`` in ``[section]`` of the file, or None (for ``config get``)."""
         snap = self._file()
         return snap.section(section).get(_cf.normalize_key(key)) if snap is not None else None
-
-    # ------------------------------------------------------- models and aliases
-
-    def _default_model(self, explicit: Optional[str]) -> Tuple[Optional[str], str]:
-        if explicit:
-            return validate_text("default_model", explicit, _EXPLICIT), _EXPLICIT
-        raw = self.environ.get("MODELPROV_MODEL")
-        if raw and raw.strip():
-            return validate_text("default_model", raw, "env:MODELPROV_MODEL"), "env:MODELPROV_MODEL"
-        snap = self._file()
-        raw = snap.section(_GLOBAL).get("default_model", "") if snap is not None else ""
-        if snap is not None and raw.strip():
-            return validate_text("default_model", raw, snap.where(_GLOBAL, "default_model")), snap.source(_GLOBAL)
-        return None, _DEFAULT
-
-    def default_model(self, explicit: Optional[str] = None) -> Optional[str]:
-        """``explicit`` > ``MODELPROV_MODEL`` > ``[modelprov] default_model`` > None."""
-        return self._default_model(explicit)[0]
-
-    def default_model_source(self, explicit: Optional[str] = None) -> str:
-        """Where :meth:`default_model` found its value (``"default"`` when unset)."""
-        return self._default_model(explicit)[1]
-
-    def aliases(self) -> Dict[str, str]:
-        """The ``[aliases]`` section: alias (lower-cased) -> ``provider/model``."""
-        snap = self._file()
-        section = snap.section(_ALIASES) if snap is not None else {}
-        return {k: v.strip() for k, v in section.items() if v.strip()}
-
-    def resolve_alias(self, model: str) -> str:
-        """The target of alias ``model`` (case-insensitive), or ``model`` unchanged.
-
-        Aliases resolve one level; an alias whose target is itself an alias (a chain
-        or a loop) raises :class:`ConfigurationError`.
-        """
-        return alias_target(self.aliases(), model, f"[aliases] of {self.path}")
 
     # ------------------------------------------------------------------- writing
 
@@ -391,9 +398,9 @@ class ConfigManager:
             if backend is not None and self._keyring.set(name, key):
                 return _KEYRING
             if store == "keyring":
-                why = why if backend is None else f"{why} failed to store it"
-                raise ConfigurationError(f"cannot store the key for {name} in the keyring: {why}",
-                                         hint="Install a keyring backend (pip install 'modelprov[keyring]') or store it in the file")
+                fix = self._keyring.status()["fix"] or "store it in the config file (--store file)"
+                why = why if backend is None else f"the backend {why} failed to store it"
+                raise ConfigurationError(f"cannot store the key for {name} in the keyring: {why}", hint=fix)
         section = self._provider_section(name)
         self.set_value(section, "api_key", key)
         if store == "file" and self._keyring.delete(name):

@@ -314,7 +314,9 @@ def test_keyring_package_absent(path, monkeypatch):
     write(path, "[provider:openai]\napi_key = file-key-123\n")
     cfg = ConfigManager(path, environ={})
     assert cfg.provider_config("openai").api_key == "file-key-123"
-    assert cfg.keyring_status() == {"usable": False, "backend": "the keyring package is not installed"}
+    status = cfg.keyring_status()
+    assert status["usable"] is False and status["installed"] is False and status["backend"] == "the keyring package is not installed"
+    assert "pip install 'modelprov[keyring]'" in status["fix"]
     with pytest.raises(ConfigurationError, match="not installed"):
         cfg.set_key("openai", "new-key-456", store="keyring")
 
@@ -380,7 +382,7 @@ def test_keys_in_file_without_keyring(path):
     with pytest.raises(ConfigurationError, match="no usable keyring backend"):
         cfg.set_key("vllm", "x-key-123", store="keyring")
     assert cfg.delete_key("vllm") == [where]
-    assert cfg.get_key("vllm") is None and "[provider:vllm]" in path.read_text()
+    assert cfg.get_key("vllm") is None and "[provider:vllm]" not in path.read_text()  # no empty section left
 
 
 def test_store_file_removes_shadowing_keyring_entry(path, memkr):

@@ -61,13 +61,12 @@ MODELPROV_ERRORS = [
     ("temperature-5-no-stream", ["chat", "--no-stream", "-m", "openai/gpt-test", "-t", "5", "hi"], None, ["temperature"]),
     ("max-tokens-negative", ["chat", "-m", "openai/gpt-test", "--max-tokens", "-1", "hi"], None, ["max_tokens", ">= 1"]),
     ("unknown-fallback", ["chat", "-m", "openai/gpt-test", "--fallback", "nosuch/x", "hi"], None, ["nosuch"]),
-    ("prompt-missing-tty", ["chat", "-m", "openai/gpt-test"], "tty", ["no prompt given", "stdin"]),
     ("prompt-missing-empty-stdin", ["chat", "-m", "openai/gpt-test"], "", ["prompt", "stdin", "empty"]),
     ("prompt-dash-empty-stdin", ["chat", "-m", "openai/gpt-test", "-"], "  \n", ["prompt", "empty"]),
     ("models-unknown-provider", ["models", "nosuch"], None, ["unknown provider", "nosuch"]),
-    ("batch-concurrency-0", ["batch", "-m", "openai/gpt-test", "-c", "0"], '"hi"\n', ["concurrency", "positive"]),
+    ("batch-concurrency-0", ["batch", "-m", "openai/gpt-test", "-c", "0"], '"hi"\n', ["--concurrency", "whole number of 1 or more"]),
     ("batch-concurrency-negative", ["batch", "-m", "openai/gpt-test", "-c", "-3"], '"hi"\n', ["concurrency"]),
-    ("batch-line-not-json", ["batch", "-m", "openai/gpt-test"], "{bad json\n", ["line 1", "json"]),
+    ("batch-stdin-tty", ["batch", "-m", "openai/gpt-test"], "tty", ["stdin is a terminal", "INPUT.jsonl"]),
 ]
 
 
@@ -84,13 +83,19 @@ def test_cli_bad_input_exits_2_with_one_line(guarded_server, capsys, monkeypatch
     assert "should not be asked" not in out
 
 
+def test_cli_models_with_nothing_configured_exits_2(capsys):
+    """``models`` with no provider named and none configured: exit 2, one line saying so, nothing contacted."""
+    code, out, err = _run(capsys, ["models"])
+    assert code == 2 and out == ""
+    _assert_one_line(err, ["no provider is configured"])
+
+
 ARGPARSE_ERRORS = [
     ("temperature-not-a-number", ["chat", "-m", "openai/gpt-test", "-t", "hot", "hi"], ["-t/--temperature", "hot"]),
     ("max-tokens-not-an-int", ["chat", "-m", "openai/gpt-test", "--max-tokens", "lots", "hi"], ["--max-tokens", "lots"]),
     ("unknown-option", ["chat", "--frobnicate", "hi"], ["unrecognized", "--frobnicate"]),
     ("unknown-command", ["keys", "frobnicate"], ["invalid choice", "frobnicate", "set"]),
     ("keys-set-bad-store", ["keys", "set", "openai", "--store", "vault"], ["--store", "vault", "keyring"]),
-    ("models-missing-provider", ["models"], ["provider"]),
 ]
 
 

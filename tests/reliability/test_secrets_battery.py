@@ -18,10 +18,12 @@ occurs in the collected text, while the FakeServer proves the key was sent.
 
 import functools
 import logging
+import os
 import pickle
 import secrets
 import socket
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -224,6 +226,20 @@ CLI_COMMANDS = [
     ["chat", "--no-stream", "-m", "{model}", "hi"],
     ["--debug", "chat", "-m", "{model}", "hi"],
     ["--debug", "chat", "--no-stream", "-m", "{model}", "hi"],
+    ["chat", "--json", "-m", "{model}", "-o", "temperature", "0.2", "hi"],
+    ["chat", "-c", "--json", "hi"],
+    ["-m", "{model}", "--schema", "name, age int", "hi"],
+    ["logs"],
+    ["logs", "-n", "0", "--json"],
+    ["logs", "path"],
+    ["models", "{name}"],
+    ["models"],
+    ["embed", "-m", "{model}", "--json", "hello"],
+    ["batch", "-m", "{model}", "{batch_file}"],
+    ["doctor", "{name}", "--json"],
+    ["config", "path"],
+    ["config", "get", "provider.{name}.base_url"],
+    ["keys", "path"],
     ["providers"],
     ["doctor"],
     ["config", "show"],
@@ -234,7 +250,7 @@ CLI_COMMANDS = [
 
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic", "openrouter", "ollama"])
-def test_cli_output_never_shows_the_key(protocol, monkeypatch, capsys, logs):
+def test_cli_output_never_shows_the_key(protocol, monkeypatch, capsys, logs, tmp_path):
     """Pass: with the sentinel in the provider's environment variable and the server alternately answering and
     echoing the key in a 401, chat/providers/doctor/config show/keys print neither the sentinel nor its hex
     part, on stdout, stderr or in DEBUG logs (``--debug`` included)."""
@@ -244,7 +260,9 @@ def test_cli_output_never_shows_the_key(protocol, monkeypatch, capsys, logs):
         monkeypatch.setenv(f"MODELPROV_{protocol.upper()}_BASE_URL", server.base_url(protocol))
         server.set_default(protocol, "cli answer")
         for argv in CLI_COMMANDS:
-            argv = [a.format(model=f"{protocol}/m", name=protocol) for a in argv]
+            batch_file = tmp_path / "batch.jsonl"
+            batch_file.write_text('"hi"\n{"id": "x", "prompt": "hi"}\n')
+            argv = [a.format(model=f"{protocol}/m", name=protocol, batch_file=batch_file) for a in argv]
             if argv[-1] == "hi":
                 server.add_error(401, protocol=protocol, message=f"bad key {SENTINEL}")
             for _ in range(2 if argv[-1] == "hi" else 1):
@@ -259,3 +277,7 @@ def test_cli_output_never_shows_the_key(protocol, monkeypatch, capsys, logs):
     assert any("cli answer" in o for o in outputs), "no CLI chat succeeded"
     _assert_clean("\n".join(outputs), "CLI output")
     _assert_clean("\n".join(logs.lines), "a log record during the CLI run")
+    db = Path(os.environ["MODELPROV_LOGS_PATH"])
+    stored = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))  # the database, its WAL and journal
+    assert b"cli answer" in stored, "the CLI's chats were not logged: the log check tested nothing"
+    _assert_clean(stored.decode("latin-1"), "the CLI's conversation log")
