@@ -2,8 +2,9 @@
 
 The server is a small ``asyncio.Protocol`` speaking HTTP/1.1 keep-alive on
 127.0.0.1. It runs in its own process so its CPU never shows up in the
-client's ``time.process_time()``, and it can hold hundreds of concurrent
-connections (for ``bench_async``). Every response is built once at start-up:
+client's ``time.process_time()``, and one event loop holds thousands of
+concurrent connections (a delayed answer is a timer, not a thread). Every
+response is built once, at start-up or on first use:
 
 =========================  ==========================  ====================================
 route (POST)               ``"stream": true`` in body   otherwise
@@ -16,10 +17,15 @@ route (POST)               ``"stream": true`` in body   otherwise
 Streams carry ``chunks`` content events (default 500) plus each protocol's
 opening and closing events and are sent with ``Transfer-Encoding: chunked``,
 one HTTP chunk per event, as the real APIs flush one event per token.
-``--delay`` holds every answer back that many seconds (without blocking other
-connections). ``GET /_stats`` returns ``{"connections": N, "requests": M}``
-(accepted connections and answered requests so far) so a benchmark can see
-connection churn.
+
+Path prefixes, so one server serves every scenario (put them in a client's
+base URL): ``/_d/MS`` holds the answer back MS milliseconds (without blocking
+other connections; ``--delay`` sets the default), ``/_big/N`` answers a JSON
+chat call whose text makes the body about N bytes. ``GET /_stats`` returns
+``{"connections", "requests", "open", "peak_open", "cpu_s"}`` (accepted
+connections, answered requests, connections open now and at most, the
+server's own CPU seconds) so a benchmark can see connection churn and check
+that the server is not its bottleneck.
 
 Use :class:`LoopbackServer` (a context manager) from a benchmark; the child
 process exits when its stdin closes. Standard library only.
@@ -32,6 +38,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = [
@@ -39,9 +46,12 @@ __all__ = [
     "LoopbackServer",
     "OLLAMA_PATH",
     "OPENAI_PATH",
+    "big_response",
     "build_responses",
     "content_tokens",
+    "raise_fd_limit",
     "serve",
+    "server_stats",
 ]
 
 OPENAI_PATH = "/v1/chat/completions"
@@ -171,15 +181,33 @@ def build_responses(chunks: int) -> Dict[Tuple[str, bool], bytes]:
     return out
 
 
+def big_response(path: str, size: int) -> bytes:
+    """A whole HTTP JSON chat answer for ``path`` whose body is about ``size`` bytes (ASCII text)."""
+    text = "0123456789" * max(1, size // 10)
+    if path == ANTHROPIC_PATH:
+        body = _dumps({"id": "msg_big", "type": "message", "role": "assistant", "model": "m", "content": [{"type": "text", "text": text}],
+                       "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 2}})  # fmt: skip
+    elif path == OLLAMA_PATH:
+        body = _dumps({"model": "m", "created_at": "2025-07-07T20:22:19.19314Z", "message": {"role": "assistant", "content": text},
+                       "done": True, "done_reason": "stop", "prompt_eval_count": 1, "eval_count": 2})  # fmt: skip
+    else:
+        body = _dumps({"id": "chatcmpl-big", "object": "chat.completion", "created": 1732700000, "model": "m",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}})  # fmt: skip
+    return _http_json(body)
+
+
 # --------------------------------------------------------------------------
 # server side (child process)
 # --------------------------------------------------------------------------
 
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"error\":\"not found\"}"
+_PREFIX_RE = re.compile(r"^/_(d|big)/(\d+)(/.*)$")
 
 
 class _Http(asyncio.Protocol):
-    stats = {"connections": 0, "requests": 0}
+    stats = {"connections": 0, "requests": 0, "open": 0, "peak_open": 0}
+    big: Dict[Tuple[str, int], bytes] = {}
 
     def __init__(self, responses: Dict[Tuple[str, bool], bytes], delay: float) -> None:
         self.responses = responses
@@ -191,7 +219,13 @@ class _Http(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        _Http.stats["connections"] += 1
+        st = _Http.stats
+        st["connections"] += 1
+        st["open"] += 1
+        st["peak_open"] = max(st["peak_open"], st["open"])
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        _Http.stats["open"] -= 1
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data
@@ -221,13 +255,27 @@ class _Http(asyncio.Protocol):
             if not self.is_stats:
                 self.is_stats = True
                 _Http.stats["connections"] -= 1  # do not count the stats connection
-            payload = _dumps(_Http.stats)
+            payload = _dumps(dict(_Http.stats, cpu_s=time.process_time()))
             self.transport.write(_http_json(payload))
             return
-        resp = self.responses.get((path, bool(_STREAM_RE.search(body))), _NOT_FOUND)
+        delay, size = self.delay, 0
+        match = _PREFIX_RE.match(path)
+        while match:
+            if match.group(1) == "d":
+                delay = int(match.group(2)) / 1000.0
+            else:
+                size = int(match.group(2))
+            path = match.group(3)
+            match = _PREFIX_RE.match(path)
+        if size:
+            resp = _Http.big.get((path, size))
+            if resp is None:
+                resp = _Http.big[(path, size)] = big_response(path, size)
+        else:
+            resp = self.responses.get((path, bool(_STREAM_RE.search(body))), _NOT_FOUND)
         _Http.stats["requests"] += 1
-        if self.delay > 0:
-            self.loop.call_later(self.delay, self._write, resp)
+        if delay > 0:
+            self.loop.call_later(delay, self._write, resp)
         else:
             self.transport.write(resp)
 
@@ -239,6 +287,7 @@ class _Http(asyncio.Protocol):
 def serve(delay: float = 0.0, chunks: int = 500, port: int = 0) -> None:
     """Serve on 127.0.0.1 (prints the port); exit when stdin closes."""
     responses = build_responses(chunks)
+    raise_fd_limit()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -253,6 +302,32 @@ def serve(delay: float = 0.0, chunks: int = 500, port: int = 0) -> None:
 # --------------------------------------------------------------------------
 # client side
 # --------------------------------------------------------------------------
+
+
+def server_stats(url: str) -> Dict[str, float]:
+    """``GET /_stats`` of the server at ``url``; the query's own connection is not counted."""
+    import http.client
+
+    host, _, port = url.rpartition("/")[2].partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/_stats")
+        data: Dict[str, float] = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    return data
+
+
+def raise_fd_limit() -> None:
+    """Lift this process's open-file limit to its hard limit (thousands of sockets), where the OS allows."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 class LoopbackServer:
@@ -285,17 +360,9 @@ class LoopbackServer:
         self.port = int(line)
         return self
 
-    def stats(self) -> Dict[str, int]:
-        """``{"connections": N, "requests": M}`` so far (this query's own connection not counted)."""
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", "/_stats")
-            data = json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
-        return data
+    def stats(self) -> Dict[str, float]:
+        """The server's counters (see the module docstring)."""
+        return server_stats(self.url)
 
     def close(self) -> None:
         """Stop the child process."""

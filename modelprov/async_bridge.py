@@ -13,39 +13,52 @@ in Jupyter (``run_sync``). :func:`get_bridge` is the process-wide one. Traps han
   one endless read blocks exit: these threads are daemons, and ``atexit`` aborts streams.
 * ``asyncio.run`` fails in a running loop: ``run_sync`` uses a loop on its own thread.
 * A forked child has none of its parent's threads: bridges start afresh there.
+
+The pool is elastic (:mod:`._bridge_pool`): one thread per call in flight, started
+on demand up to ``max_workers`` (default derived from the machine's limits, see
+:func:`~modelprov._bridge_pool.machine_max_workers`), retired after ``idle_timeout``
+seconds without work. The process-wide bridge reads ``MODELPROV_BRIDGE_MAX_WORKERS``
+and ``MODELPROV_BRIDGE_IDLE_TIMEOUT`` when it is created.
 """
 
 import asyncio
 import atexit
 import concurrent.futures
 import dataclasses
+import math
 import os
-import queue
 import threading
 import weakref
 from typing import Any, AsyncGenerator, Callable, Coroutine, Dict, Iterable, List, Optional, Set, Tuple, TypeVar
 
 from ._bridge_channel import _END, _Channel
+from ._bridge_pool import Job, WorkerPool, env_number, machine_max_workers
 from ._log import get_logger
 from ._singleton import Singleton
 from .exceptions import ProviderTimeoutError
 
-__all__ = ["DEFAULT_MAX_WORKERS", "DEFAULT_QUEUE_SIZE", "AsyncBridge", "BridgeStats", "get_bridge", "reset_bridge", "run_sync", "set_bridge"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_WORKERS", "DEFAULT_QUEUE_SIZE", "ENV_IDLE_TIMEOUT", "ENV_MAX_WORKERS",
+    "AsyncBridge", "BridgeStats", "get_bridge", "reset_bridge", "run_sync", "set_bridge",
+]  # fmt: skip
 
 T = TypeVar("T")
 _Fut = concurrent.futures.Future
 _log = get_logger("async_bridge")
 
-#: Worker threads per bridge by default. An open stream holds a thread for its
-#: life, so this caps concurrency (wall ~ ceil(calls / workers) x latency).
-#: benchmarks/bench_async.py, 256 calls: at 50 ms each, 64-256 workers tie (GIL
-#: bound); at 500 ms, 64 take 2.1 s and 256 take 0.6 s. Threads start lazily.
-DEFAULT_MAX_WORKERS = 256
+#: The most worker threads a bridge runs at once, by default: derived from this
+#: machine's limits (descriptors, threads, memory), at most 4096; see
+#: :func:`~modelprov._bridge_pool.machine_max_workers`. A call or an open stream
+#: holds a thread while it runs, so this caps the calls in flight; threads start
+#: only as calls arrive, and calls beyond the cap wait for a free thread.
+DEFAULT_MAX_WORKERS = machine_max_workers()
+#: Seconds a worker thread waits for work before it retires.
+DEFAULT_IDLE_TIMEOUT = 30.0
+#: Environment variables read when the process-wide bridge is created.
+ENV_MAX_WORKERS, ENV_IDLE_TIMEOUT = "MODELPROV_BRIDGE_MAX_WORKERS", "MODELPROV_BRIDGE_IDLE_TIMEOUT"
 #: Items a stream's producer thread may run ahead of its consumer.
 DEFAULT_QUEUE_SIZE = 8
 _Call = List[bool]  # [settled]: a call's outcome is counted once, by whoever knows it first
-#: A pool thread's job: (future, function, arguments); ``None`` tells the threads to stop.
-_Job = Optional[Tuple["_Fut[Any]", Callable[..., Any], Tuple[Any, ...]]]
 
 
 def _no_stop(exc: BaseException, what: object) -> BaseException:
@@ -58,29 +71,14 @@ def _no_stop(exc: BaseException, what: object) -> BaseException:
     return new
 
 
-def _work(jobs: "queue.SimpleQueue[_Job]", idle: threading.Semaphore) -> None:
-    """A pool thread: run jobs until the ``None`` that shutdown() queues."""
-    while True:
-        job = jobs.get()
-        if job is None:
-            jobs.put(None)  # for the next thread
-            return
-        fut, fn, args = job
-        job = None
-        if fut.set_running_or_notify_cancel():
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as exc:
-                fut.set_exception(exc)
-        del fut, fn, args  # hold nothing while idle
-        idle.release()
-
-
 @dataclasses.dataclass(frozen=True)
 class BridgeStats:
     """A snapshot of a bridge's counters. Each submitted call or stream ends as one of
     ``completed``, ``failed``, ``cancelled`` (task cancelled, or bridge shut down first)
-    or ``timed_out``; ``active`` counts busy threads, including ones whose caller gave up."""
+    or ``timed_out``; ``active`` counts busy threads, including ones whose caller gave up.
+    ``workers`` are the threads alive now (busy or ``idle_workers``), ``peak_workers`` the
+    most at once, ``retired_workers`` those that ended after idling (or at shutdown);
+    ``queued`` calls wait for a thread because ``max_workers`` are busy."""
 
     submitted: int = 0
     completed: int = 0
@@ -89,36 +87,58 @@ class BridgeStats:
     timed_out: int = 0
     active: int = 0
     peak_active: int = 0
+    workers: int = 0
+    idle_workers: int = 0
+    peak_workers: int = 0
+    retired_workers: int = 0
+    queued: int = 0
 
 
 class AsyncBridge:
-    """Runs blocking modelprov calls for asyncio code on its own thread pool (thread-safe).
+    """Runs blocking modelprov calls for asyncio code on its own elastic thread pool (thread-safe).
 
-    :param max_workers: pool size (default :data:`DEFAULT_MAX_WORKERS`).
+    :param max_workers: the most threads at once, so the most calls in flight (default
+        :data:`DEFAULT_MAX_WORKERS`, derived from the machine's limits); calls beyond it wait.
+    :param idle_timeout: seconds a thread waits for work before it retires
+        (default :data:`DEFAULT_IDLE_TIMEOUT`).
     :param thread_name_prefix: prefix of the worker and loop thread names.
     :param queue_size: default number of items a stream may run ahead of its consumer.
     :param close_timeout: how long stopping a stream waits for its thread.
 
-    Threads start on first use and are daemons: a call blocked forever never blocks exit.
+    Threads start as calls arrive (one per call in flight) and are daemons: a call
+    blocked forever never blocks exit.
     """
 
-    def __init__(self, max_workers: Optional[int] = None, *, thread_name_prefix: str = "modelprov-bridge",
-                 queue_size: int = DEFAULT_QUEUE_SIZE, close_timeout: float = 2.0) -> None:
+    def __init__(self, max_workers: Optional[int] = None, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 thread_name_prefix: str = "modelprov-bridge", queue_size: int = DEFAULT_QUEUE_SIZE,
+                 close_timeout: float = 2.0) -> None:
         for name, value in (("max_workers", 1 if max_workers is None else max_workers), ("queue_size", queue_size)):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
-        self.max_workers: int = max_workers or DEFAULT_MAX_WORKERS
+        if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) or not 0 < idle_timeout < math.inf:
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+        self._max_workers: int = max_workers or DEFAULT_MAX_WORKERS
+        self.idle_timeout = float(idle_timeout)
         self.thread_name_prefix, self.queue_size, self.close_timeout = thread_name_prefix, queue_size, close_timeout
         self._closed = False
         self._init_state()
         _BRIDGES.add(self)
 
+    @property
+    def max_workers(self) -> int:
+        """The most worker threads at once (lowered by itself if the OS refuses a thread)."""
+        return self._pool.max_workers
+
+    @max_workers.setter
+    def max_workers(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"max_workers must be a positive int, not {value!r}")
+        self._max_workers = self._pool.max_workers = value
+
     def _init_state(self) -> None:
         """(Re)create locks, pool, loop and counters: at init and in a forked child."""
         self._lock, self._stats_lock = threading.Lock(), threading.Lock()
-        self._jobs: "queue.SimpleQueue[_Job]" = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # released by each thread that finishes a job
-        self._threads: List[threading.Thread] = []  # started on demand, up to max_workers
+        self._pool = WorkerPool(self._max_workers, self.idle_timeout, self.thread_name_prefix)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[threading.Thread] = None
         self._channels: Set[_Channel] = set()
@@ -137,9 +157,18 @@ class AsyncBridge:
         return self._closed
 
     def stats(self) -> BridgeStats:
-        """A consistent snapshot of the counters."""
+        """A snapshot of the counters (call counters consistent together, thread counters together)."""
+        workers, idle, queued, peak, retired = self._pool.counts()
         with self._stats_lock:
-            return BridgeStats(active=self._active, peak_active=self._peak, **self._counts)
+            return BridgeStats(active=self._active, peak_active=self._peak, workers=workers, idle_workers=idle,
+                               peak_workers=peak, retired_workers=retired, queued=queued, **self._counts)
+
+    def retire_idle_workers(self) -> int:
+        """Retire every idle worker thread now, without waiting for ``idle_timeout``; returns how many.
+
+        Busy threads are untouched; later calls start threads again as needed.
+        """
+        return self._pool.retire_idle()
 
     def _count(self, call: Optional[_Call], outcome: str = "", active: int = 0) -> None:
         """Count a thread starting (``active=1``) or ending (-1), and ``call``'s outcome once."""
@@ -152,16 +181,16 @@ class AsyncBridge:
 
     def _submit(self, fn: Callable[..., T], *args: Any) -> "_Fut[T]":
         fut: "_Fut[T]" = _Fut()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("AsyncBridge is shut down")
+        if self._closed:
+            raise RuntimeError("AsyncBridge is shut down")
+        with self._stats_lock:
+            self._counts["submitted"] += 1
+        try:
+            self._pool.submit((fut, fn, args))
+        except RuntimeError:  # shut down in between
             with self._stats_lock:
-                self._counts["submitted"] += 1
-            self._jobs.put((fut, fn, args))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
-                name = f"{self.thread_name_prefix}_{len(self._threads)}"
-                self._threads.append(threading.Thread(target=_work, args=(self._jobs, self._idle), name=name, daemon=True))
-                self._threads[-1].start()
+                self._counts["submitted"] -= 1
+            raise
         return fut
 
     def _invoke(self, call: _Call, fn: Callable[..., T], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> T:
@@ -346,24 +375,26 @@ class AsyncBridge:
         """Stop the bridge: abort open streams, stop the pool and the loop. Idempotent.
 
         ``wait`` joins the threads (so a call blocked forever blocks this too);
-        ``cancel_futures`` fails calls that have not started yet.
+        ``cancel_futures`` fails calls that have not started yet (else they still run).
         """
         with self._lock:
             self._closed = True
-            threads, loop, thread, channels = list(self._threads), self._loop, self._loop_thread, list(self._channels)
+            loop, thread, channels = self._loop, self._loop_thread, list(self._channels)
             self._loop = self._loop_thread = None
-            while cancel_futures and not self._jobs.empty():  # first, so that no thread a stream frees runs them
-                job = self._jobs.get_nowait()
-                if job is not None and job[0].set_running_or_notify_cancel():
-                    job[0].set_exception(RuntimeError("AsyncBridge was shut down before this call ran"))
-            self._jobs.put(None)
+        # queued calls are failed first, so that no thread a stopped stream frees runs them
+        threads = self._pool.close(_never_ran if cancel_futures else None)
         for ch in channels:
             ch.request_stop(RuntimeError("AsyncBridge was shut down while the stream was open"))
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(loop.stop)
         for t in [*threads, thread] if wait else []:
-            if t is not None and t is not threading.current_thread():
+            if t is not None and t.ident is not None and t is not threading.current_thread():
                 t.join()
+
+
+def _never_ran(job: Job) -> None:
+    if job[0].set_running_or_notify_cancel():
+        job[0].set_exception(RuntimeError("AsyncBridge was shut down before this call ran"))
 
 
 def _loop_main(loop: asyncio.AbstractEventLoop) -> None:
@@ -392,8 +423,14 @@ def _is_closed(bridge: AsyncBridge) -> bool:
     return bridge.closed
 
 
+def _default_bridge() -> AsyncBridge:
+    """The process-wide bridge: sized by the environment variables when set, else the defaults."""
+    idle = env_number(ENV_IDLE_TIMEOUT, float)
+    return AsyncBridge(env_number(ENV_MAX_WORKERS, int), idle_timeout=DEFAULT_IDLE_TIMEOUT if idle is None else idle)
+
+
 def _new_default() -> Singleton[AsyncBridge]:
-    return Singleton(AsyncBridge, dispose=_shutdown_now, is_stale=_is_closed)
+    return Singleton(_default_bridge, dispose=_shutdown_now, is_stale=_is_closed)
 
 
 _default = _new_default()
@@ -405,7 +442,7 @@ def get_bridge() -> AsyncBridge:
 
 
 def set_bridge(bridge: AsyncBridge) -> Optional[AsyncBridge]:
-    """Make ``bridge`` the process-wide bridge (e.g. ``AsyncBridge(max_workers=32)``); returns the old one.
+    """Make ``bridge`` the process-wide bridge (e.g. ``AsyncBridge(max_workers=8000)``); returns the old one.
 
     The old bridge is not shut down: calls running on it finish there.
     """

@@ -3,11 +3,19 @@
 The client never names a provider: it resolves aliases and the default model
 through the config, builds provider instances through the registry and binds
 each to an engine (:mod:`modelprov.engine`) with the client's retry policy,
-clock, sleep, retry hook, transport and one circuit breaker per provider
-endpoint (shared by all of the client's calls), and runs the fallback chain
+clock, sleep, retry hook, transport, one circuit breaker per provider
+endpoint (shared by all of the client's calls), one rate limiter per endpoint
+(the provider settings ``rpm`` and ``tpm``, and the provider's rate-limit
+headers) and one :class:`~modelprov.usage.UsageTotals` across all providers
+(``client.usage``), and runs the fallback chain
 (:mod:`modelprov.fallback`) with the call's one
 :class:`~modelprov.deadline.Deadline`. The module-level functions
 (``modelprov.complete`` and the rest) live in :mod:`modelprov.api`.
+
+A call costs little over the provider's own: the route of each model string
+is remembered while the config stays the same
+(:class:`~modelprov.fallback.RouteCache`), a call without a timeout shares
+one open deadline, and the chain builds nothing for hooks that are not set.
 """
 
 import threading
@@ -17,16 +25,19 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Mapp
 from ._log import get_logger
 from .deadline import Deadline, check_timeout
 from .exceptions import ConfigurationError, ValidationError
-from .fallback import ChatStream, provider_deadline, run_chain
+from .fallback import ChatStream, RouteCache, provider_deadline, run_chain
 from .hooks import Hook, HookSet
 from .types import EmbeddingResponse, MessageInput, ModelInfo, ModelResponse, ProviderConfig, StreamChunk, Tool
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch_jobs import BatchJob
     from .circuit_breaker import CircuitBreaker
     from .config.manager import ConfigManager
     from .engine import TransportArg
     from .providers.base import ModelProvider
+    from .ratelimit import Limiters, RateLimiter
     from .retry import RetryPolicy
+    from .usage import UsageTotals
 
 __all__ = ["Client"]
 
@@ -39,6 +50,19 @@ ToolChoice = Union[str, Mapping[str, Any], None]
 ResponseFormat = Union[str, Mapping[str, Any], None]
 Reasoning = Union[str, int, None]
 _OPTIONS = ("system", "temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "response_format", "reasoning", "cache")
+
+
+_get_config: "Optional[Callable[[], ConfigManager]]" = None
+
+
+def _process_config() -> "ConfigManager":
+    """The process-wide config manager (its module loaded once, on first use)."""
+    global _get_config
+    if _get_config is None:
+        from .config.manager import get_config
+
+        _get_config = get_config
+    return _get_config()
 
 
 def _options(provider_options: Dict[str, Any], *values: Any) -> Dict[str, Any]:
@@ -92,6 +116,12 @@ class Client:
         through (e.g. ``modelprov.testing.MockTransport``), or a factory
         ``transport(provider_config)``; the caller keeps ownership of a
         transport object (``close()`` leaves it open).
+    :param prices: USD per million tokens per ``"provider/model"``, e.g.
+        ``{"openai/gpt-5.4-mini": {"input": 0.25, "output": 2.0, "cached": 0.025}}``,
+        over the config file's ``[prices]`` section; :attr:`usage` prices calls with it
+        when the provider reports no cost itself.
+    :param adaptive_limits: slow down when a provider's rate-limit headers say its
+        budget is nearly spent (``False``: only the ``rpm``/``tpm`` provider settings).
     """
 
     def __init__(
@@ -113,6 +143,8 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: "TransportArg" = None,
+        prices: Optional[Mapping[str, Mapping[str, float]]] = None,
+        adaptive_limits: bool = True,
     ) -> None:
         if providers is not None and not isinstance(providers, Mapping):
             raise ValidationError("providers must be a dict of provider name -> settings dict")
@@ -126,6 +158,12 @@ class Client:
         if not isinstance(fallbacks, (list, tuple)) or not all(isinstance(f, str) and f for f in fallbacks):
             raise ValidationError("fallbacks must be a list of 'provider/model' strings")
         check_timeout(timeout)
+        if prices is not None:
+            from .usage import check_prices
+
+            prices = check_prices(prices)  # ValidationError naming the bad entry
+        if not isinstance(adaptive_limits, bool):
+            raise ValidationError(f"adaptive_limits must be True or False, not {adaptive_limits!r}")
         if drop_unsupported is not None and not isinstance(drop_unsupported, bool):
             raise ValidationError(f"drop_unsupported must be True or False, not {drop_unsupported!r}")
         if retry is not None:
@@ -161,6 +199,8 @@ class Client:
             sleep=sleep,
             clock=clock,
             transport=transport,
+            prices=prices,
+            adaptive_limits=adaptive_limits,
         )
         self._setup()
 
@@ -181,6 +221,13 @@ class Client:
         self._lock = threading.Lock()
         self._instances: Dict[str, "ModelProvider"] = {}
         self._breakers: Dict[Tuple[str, str], "CircuitBreaker"] = {}
+        from .ratelimit import Limiters
+
+        self._prices: "Optional[Dict[str, Dict[str, float]]]" = a.get("prices")
+        self._limiters: "Limiters" = Limiters(a.get("adaptive_limits", True), clock=self._clock, sleep=self._sleep)
+        self._usage: "Optional[UsageTotals]" = None
+        self._routes = RouteCache()
+        self._open_deadline = Deadline(None, clock=self._clock)  # no end: shared by the calls without a timeout
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
@@ -215,14 +262,10 @@ class Client:
     @property
     def config(self) -> "ConfigManager":
         """The :class:`~modelprov.config.ConfigManager` in use."""
-        if self._config is None:
-            from .config.manager import get_config
-
-            return get_config()
-        return self._config
+        return self._config if self._config is not None else _process_config()
 
     def resolve(self, model: Optional[str]) -> Tuple[str, str]:
-        """``(provider name, model name)`` for a model string, alias or the default model."""
+        """``(provider name, model name)`` for a model string, alias or the default model (read from the config now)."""
         cfg = self.config
         if model is None:
             model = cfg.default_model(self.default_model)
@@ -264,7 +307,7 @@ class Client:
         cls, cfg = get_registry().resolve(name, config=self._config, **settings)
         breaker = None if self._breaker_cfg is False else self._breaker_for(cfg)
         inst = bind(cls(cfg), transport=self._transport, retry=self._retry, breaker=breaker, sleep=self._sleep, clock=self._clock,
-                    on_retry=self.hooks.retry_adapter(name))  # fmt: skip
+                    on_retry=self.hooks.retry_adapter(name), limiter=self._limiters.for_config(cfg), usage=self.usage)  # fmt: skip
         with self._lock:
             kept = self._instances.setdefault(name, inst)
         if kept is not inst:  # another thread made it first
@@ -288,16 +331,51 @@ class Client:
         config = self.provider(name).config
         return None if self._breaker_cfg is False else self._breaker_for(config)
 
-    def _chain(self, model: Optional[str]) -> List[Tuple[str, str]]:
-        chain = [self.resolve(model)]
+    def limiter(self, name: str) -> "Optional[RateLimiter]":
+        """The rate limiter of provider ``name``'s endpoint (``None`` without rpm/tpm and with ``adaptive_limits=False``)."""
+        return self._limiters.for_config(self.provider(name).config)
+
+    @property
+    def usage(self) -> "UsageTotals":
+        """Running totals of this client's calls per ``provider/model``: calls, errors, tokens, cost
+        (:class:`~modelprov.usage.UsageTotals`: ``snapshot()``, ``reset()``)."""
+        usage = self._usage
+        if usage is None:
+            from .usage import UsageTotals
+
+            made = UsageTotals.with_config(self.config, self._prices)  # the [prices] section, Client(prices=) over it
+            with self._lock:
+                usage = self._usage = self._usage or made
+        return usage
+
+    def _target(self, model: Optional[str]) -> Tuple[str, str]:
+        """:meth:`resolve`, remembered per model string while the config stays the same (see :class:`~modelprov.fallback.RouteCache`)."""
+        cfg = self._config if self._config is not None else _process_config()
+        if model is None:
+            model = cfg.default_model(self.default_model)  # the environment is read live, as resolve() does
+            if not model:
+                return self.resolve(None)  # raises the "no model" error
+        return self._routes.target(cfg, model, self.resolve)
+
+    def _chain(self, model: Optional[str]) -> Sequence[Tuple[str, str]]:
+        first = self._target(model)
+        if not self.fallbacks:
+            return (first,)
+        chain = [first]
         for fb in self.fallbacks:
-            target = self.resolve(fb)
+            target = self._target(fb)
             if target not in chain:
                 chain.append(target)
         return chain
 
     def deadline(self, timeout: Optional[float] = None) -> Deadline:
         """A call's deadline: ``timeout`` seconds (checked here, once), else the client's ``timeout`` (``None``: none)."""
+        return Deadline(self.timeout if timeout is None else timeout, clock=self._clock)
+
+    def _call_deadline(self, timeout: Optional[float]) -> Deadline:
+        """:meth:`deadline`; without any timeout, the one shared deadline with no end (nothing to make per call)."""
+        if timeout is None and self.timeout is None:
+            return self._open_deadline
         return Deadline(self.timeout if timeout is None else timeout, clock=self._clock)
 
     # ----------------------------------------------------------------- API
@@ -308,7 +386,7 @@ class Client:
         timeout: Optional[float] = None, **provider_options: Any,
     ) -> ModelResponse:  # fmt: skip
         """Send a chat request and return the whole answer (see :class:`Client` for fallbacks; ``timeout`` bounds the call)."""
-        deadline = self.deadline(timeout)
+        deadline = self._call_deadline(timeout)
         opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
         return run_chain(self, self._chain(model), messages, opts, deadline)
 
@@ -319,7 +397,7 @@ class Client:
         timeout: Optional[float] = None, **provider_options: Any,
     ) -> ChatStream:  # fmt: skip
         """Stream an answer as :class:`StreamChunk` objects; falls back only before the first chunk."""
-        deadline = self.deadline(timeout)
+        deadline = self._call_deadline(timeout)
         opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
         return ChatStream(self, self._chain(model), messages, opts, deadline)
 
@@ -332,7 +410,7 @@ class Client:
         """Async twin of :meth:`complete` (same code, on the async bridge's threads)."""
         from .async_bridge import get_bridge
 
-        deadline = self.deadline(timeout)
+        deadline = self._call_deadline(timeout)
         opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
         return await get_bridge().run(lambda: run_chain(self, self._chain(model), messages, opts, deadline))
 
@@ -345,16 +423,16 @@ class Client:
         """Async twin of :meth:`stream`; cancelling or breaking out closes the HTTP stream."""
         from .async_bridge import get_bridge
 
-        deadline = self.deadline(timeout)
+        deadline = self._call_deadline(timeout)
         opts = _options(provider_options, system, temperature, top_p, max_tokens, stop, seed, tools, tool_choice, response_format, reasoning, cache)
         # built on a bridge thread: resolving config (maybe a slow keyring) never blocks the loop
         return get_bridge().iterate(lambda: ChatStream(self, self._chain(model), messages, opts, deadline))
 
     def embed(self, model: Optional[str], inputs: Union[str, Sequence[str]], *, timeout: Optional[float] = None, **options: Any) -> EmbeddingResponse:
         """Embed a string or a list of strings with ``model`` (``timeout`` defaults to the client's)."""
-        deadline = self.deadline(timeout)
+        deadline = self._call_deadline(timeout)
         _options(options)
-        provider_name, name = self.resolve(model)
+        provider_name, name = self._target(model)
         provider = self.provider(provider_name)
         items, use_model = provider.embed_inputs(inputs, name)
         return provider.engine.embed(provider, items, use_model, options, provider_deadline(deadline, provider))
@@ -376,17 +454,33 @@ class Client:
         return await get_bridge().run(self.models, provider)
 
     def batch(
-        self, requests: Sequence[Any], max_concurrency: int = 8, on_progress: Optional[Callable[[int, int], None]] = None, return_exceptions: bool = True
+        self, requests: Sequence[Any], max_concurrency: int = 8, on_progress: Optional[Callable[[int, int], None]] = None,
+        return_exceptions: bool = True, *, executor: Any = None, chunk_size: Optional[int] = None,
     ) -> List[Any]:
-        """Run many completions concurrently; results come back in input order (see :func:`modelprov.batch.run_batch`)."""
+        """Run many completions concurrently, or in chunks on ``executor`` (any :class:`concurrent.futures.Executor`,
+        a Dask client's ``get_executor()`` included); results in input order (see :func:`modelprov.batch.run_batch`)."""
         from .batch import run_batch
 
-        return run_batch(self, requests, max_concurrency, on_progress, return_exceptions)
+        return run_batch(self, requests, max_concurrency, on_progress, return_exceptions, executor=executor, chunk_size=chunk_size)
 
     async def abatch(
-        self, requests: Sequence[Any], max_concurrency: int = 8, on_progress: Optional[Callable[[int, int], None]] = None, return_exceptions: bool = True
+        self, requests: Sequence[Any], max_concurrency: int = 8, on_progress: Optional[Callable[[int, int], None]] = None,
+        return_exceptions: bool = True, *, executor: Any = None, chunk_size: Optional[int] = None,
     ) -> List[Any]:
         """Async twin of :meth:`batch`."""
         from .async_bridge import get_bridge
 
-        return await get_bridge().run(self.batch, requests, max_concurrency, on_progress, return_exceptions)
+        return await get_bridge().run(self.batch, requests, max_concurrency, on_progress, return_exceptions, executor=executor, chunk_size=chunk_size)
+
+    def submit_batch(self, model: Optional[str], requests: Sequence[Any], *, metadata: Optional[Mapping[str, str]] = None,
+                     timeout: Optional[float] = None) -> "BatchJob":
+        """Submit ``requests`` to the provider's batch API (OpenAI, Anthropic): see :func:`modelprov.batch_jobs.submit_batch`."""
+        from .batch_jobs import submit_batch
+
+        return submit_batch(self, model, requests, metadata=metadata, timeout=timeout)
+
+    def batch_job(self, provider: str, batch_id: str) -> "BatchJob":
+        """The :class:`~modelprov.batch_jobs.BatchJob` of batch ``batch_id`` at ``provider`` (no I/O; e.g. in another process)."""
+        from .batch_jobs import BatchJob
+
+        return BatchJob.attach(self, provider, batch_id)

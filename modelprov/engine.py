@@ -12,20 +12,24 @@ before each attempt, the retry waits (the policy decides with the time left,
 so no wait passes the deadline) and ``transport.send(request, deadline,
 attempt=n)``. Attempts that were retried are appended to a list the caller
 passes (``retries=``); nothing is kept per thread. Streams run in
-:mod:`modelprov.engine_stream`.
+:mod:`modelprov.engine_stream`. With a :class:`~modelprov.ratelimit.RateLimiter`
+(``limiter=``) each attempt first waits for its slot (outside the breaker's
+guard) and each response's headers and usage go back to it; with
+:class:`~modelprov.usage.UsageTotals` (``usage=``) every chat call and stream
+is counted. Neither costs anything when not given.
 
 :func:`bind` gives a provider its engine; the registry and the client call it.
 """
 
 import copy
+import dataclasses
 import functools
 import threading
 import time
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 
 from .deadline import Deadline
-from .engine_stream import BreakerLike, PermitLike, open_stream
+from .engine_stream import NULL_BREAKER, BreakerLike, NullBreaker, PermitLike, open_stream
 from .exceptions import ResponseError, UnsupportedFeatureError, ValidationError
 from .providers.request import drop_option, option_value
 from .providers.unsupported import explain_rejection, log_dropped, unsupported_error
@@ -36,6 +40,8 @@ from .types import ChatRequest, EmbeddingResponse, HTTPRequest, ModelInfo, Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from .providers.base import ModelProvider, Records
+    from .ratelimit import Estimate, RateLimiter
+    from .usage import UsageTotals
 
 __all__ = ["NULL_BREAKER", "BreakerLike", "Engine", "NullBreaker", "PermitLike", "Refusal", "TransportArg", "bind"]
 
@@ -46,60 +52,6 @@ OnRetry = Callable[[Dict[str, Any], BaseException], None]
 
 #: ``Client(transport=...)`` / ``bind(transport=...)``: a transport, or a factory taking the provider's config.
 TransportArg = Union[Transport, Callable[[ProviderConfig], Transport], None]
-
-
-class _NullPermit:
-    """The permit of the null breaker: every report is a no-op."""
-
-    __slots__ = ()
-
-    def success(self) -> None:
-        """Nothing to report."""
-
-    def ignore(self) -> None:
-        """Nothing to report."""
-
-    def record(self, exc: Optional[BaseException]) -> None:
-        """Nothing to report."""
-
-
-_NULL_PERMIT = _NullPermit()
-
-
-class _NullGuard:
-    """The guard of the null breaker: enters with the null permit, records nothing on exit (stateless, shared)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NullPermit:
-        return _NULL_PERMIT
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        return None
-
-
-_NULL_GUARD = _NullGuard()
-
-
-class NullBreaker:
-    """The breaker used when breakers are off: always grants a permit that records nothing."""
-
-    __slots__ = ()
-    name = ""
-
-    def acquire(self) -> _NullPermit:
-        """A permit that records nothing."""
-        return _NULL_PERMIT
-
-    def guard(self) -> _NullGuard:
-        """A guard that records nothing (see :meth:`modelprov.circuit_breaker.CircuitBreaker.guard`)."""
-        return _NULL_GUARD
-
-    def __repr__(self) -> str:
-        return "NullBreaker()"
-
-
-NULL_BREAKER = NullBreaker()
 
 
 class Refusal(NamedTuple):
@@ -140,6 +92,9 @@ class Engine:
     :param sleep: how retry waits sleep (``time.sleep``; tests inject a fake).
     :param clock: the monotonic clock of deadlines and retry timing.
     :param on_retry: ``on_retry(record, exc)`` before each retry wait.
+    :param limiter: the endpoint's :class:`~modelprov.ratelimit.RateLimiter`, acquired before each
+        attempt and fed each response's headers (``None``: no limits, no cost).
+    :param usage: the :class:`~modelprov.usage.UsageTotals` every chat call and stream is recorded in.
     """
 
     def __init__(
@@ -152,6 +107,8 @@ class Engine:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_retry: Optional[OnRetry] = None,
+        limiter: "Optional[RateLimiter]" = None,
+        usage: "Optional[UsageTotals]" = None,
     ) -> None:
         given: Optional[Transport] = None
         self._factory: Optional[Callable[[ProviderConfig], Transport]] = None
@@ -170,6 +127,8 @@ class Engine:
         self.sleep = sleep
         self._clock = clock
         self.on_retry = on_retry
+        self.limiter = limiter
+        self.usage = usage
         self._given = given
         #: The transport in use (set up on first use), the one this engine must close, and the one holding the auth headers.
         self._transport: Optional[Transport] = None
@@ -245,7 +204,7 @@ class Engine:
             return request
         headers = dict(self.base_headers(provider))
         headers.update(request.headers)
-        return HTTPRequest(method=request.method, path=request.path, headers=headers, json=request.json, params=request.params, stream=request.stream)
+        return dataclasses.replace(request, headers=headers)
 
     def close(self) -> None:
         """Close the transport this engine built or had made (a given one is its owner's); the next call sets up a new one."""
@@ -273,13 +232,18 @@ class Engine:
             on_retry = functools.partial(_record_retry, retries, on_retry)
         return call_with_retry(policy, attempt, sleep=sleep or self.sleep, clock=deadline.clock, on_retry=on_retry, provider=name)
 
-    def run(self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]") -> T:
-        """``fn(attempt)`` under the retry policy, each attempt checked against ``deadline`` and run in the breaker's ``guard()``."""
-        breaker = self.breaker
+    def run(
+        self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]", tokens: "Optional[Estimate]" = None
+    ) -> T:
+        """``fn(attempt)`` under the retry policy, each attempt checked against ``deadline``, let through
+        by the limiter (taking ``tokens``, an :class:`~modelprov.ratelimit.Estimate`) and run in the breaker's ``guard()``."""
+        breaker, limiter = self.breaker, self.limiter
         name = provider.instance_name
 
         def attempt(n: int) -> T:
             deadline.check(name)
+            if limiter is not None:
+                limiter.acquire(tokens, deadline, sleep=self.sleep, retry=n > 1)
             with breaker.guard():  # success on return, the exception classified on a raise
                 try:
                     return fn(n)
@@ -289,16 +253,27 @@ class Engine:
 
         return self.retrying(name, deadline, attempt, retries)
 
-    def exchange(self, provider: "ModelProvider", request: HTTPRequest, deadline: Deadline, handle: Callable[[Response], T], retries: "Optional[Records]") -> T:
-        """Send ``request`` under retry + breaker and hand the response to ``handle``."""
+    def exchange(
+        self,
+        provider: "ModelProvider",
+        request: HTTPRequest,
+        deadline: Deadline,
+        handle: Callable[[Response], T],
+        retries: "Optional[Records]",
+        tokens: "Optional[Estimate]" = None,
+    ) -> T:
+        """Send ``request`` under limiter + retry + breaker and hand the response to ``handle``."""
         provider.validate_config()
         transport = self.transport(provider)
         request = self.with_auth(provider, request, transport)
+        limiter = self.limiter
 
         def send(n: int) -> T:
+            if limiter is not None:
+                return limiter.exchange(functools.partial(transport.send, request, deadline, attempt=n), handle, tokens)
             return handle(transport.send(request, deadline, attempt=n))
 
-        return self.run(provider, deadline, send, retries)
+        return self.run(provider, deadline, send, retries, tokens)
 
     # ------------------------------------------------- options rejected at run time
     def learned(self, provider: "ModelProvider", req: ChatRequest) -> ChatRequest:
@@ -350,10 +325,23 @@ class Engine:
 
     # ------------------------------------------------------------------ calls
     def chat(self, provider: "ModelProvider", req: ChatRequest, deadline: Deadline, *, retries: "Optional[Records]" = None) -> ModelResponse:
-        """Send ``req`` and return the whole answer (a rejected option is left out of one resend)."""
+        """Send ``req`` and return the whole answer (a rejected option is left out of one resend), recorded in :attr:`usage`."""
+        usage = self.usage
+        if usage is None:
+            return self._chat(provider, req, deadline, retries)
+        try:
+            result = self._chat(provider, req, deadline, retries)
+        except Exception:
+            usage.record_error(provider.instance_name, req.model)
+            raise
+        usage.record(provider.instance_name, req.model, result.usage, result.model)
+        return result
+
+    def _chat(self, provider: "ModelProvider", req: ChatRequest, deadline: Deadline, retries: "Optional[Records]") -> ModelResponse:
         deadline = self.within_policy(deadline)
+        tokens = None if self.limiter is None else self.limiter.estimate(req)
         if not provider.uses_http:
-            result = self.run(provider, deadline, functools.partial(provider.local_chat, req), retries)
+            result = self.run(provider, deadline, functools.partial(provider.local_chat, req), retries, tokens)
         else:
             name = provider.instance_name
 
@@ -371,7 +359,7 @@ class Engine:
                 req = self.learned(provider, req)
             while True:
                 try:
-                    result = self.exchange(provider, provider.build_chat_request(req), deadline, handle, retries)
+                    result = self.exchange(provider, provider.build_chat_request(req), deadline, handle, retries, tokens)
                 except UnsupportedFeatureError as exc:
                     req = self.learn(provider, req, exc)  # resend once without the rejected option
                     continue
@@ -406,7 +394,8 @@ class Engine:
                 result.latency_s = response.latency_s
             return result
 
-        return self.exchange(provider, provider.build_embed_request(inputs, model, options), deadline, handle, retries)
+        tokens = None if self.limiter is None else self.limiter.estimate_texts(inputs)
+        return self.exchange(provider, provider.build_embed_request(inputs, model, options), deadline, handle, retries, tokens)
 
     def list_models(self, provider: "ModelProvider", deadline: Deadline) -> List[ModelInfo]:
         """Every model the provider reports, following pagination (at most 1000 pages)."""
@@ -465,13 +454,19 @@ def bind(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_retry: Optional[OnRetry] = None,
+    limiter: "Optional[RateLimiter]" = None,
+    usage: "Optional[UsageTotals]" = None,
 ) -> P:
     """Give ``provider`` an :class:`Engine` with these settings (see :class:`Engine`) and return it.
 
+    ``limiter`` (a :class:`~modelprov.ratelimit.RateLimiter`, shared by every provider on the
+    endpoint) paces the calls; ``usage`` (a :class:`~modelprov.usage.UsageTotals`) counts them.
     A provider bound before has its old engine closed. ``modelprov.get_registry().get(name)``
     and ``Client().provider(name)`` return providers bound already.
     """
     old = provider.engine
-    provider.engine = Engine(provider, transport=transport, retry=retry, breaker=breaker, sleep=sleep, clock=clock, on_retry=on_retry)
+    provider.engine = Engine(
+        provider, transport=transport, retry=retry, breaker=breaker, sleep=sleep, clock=clock, on_retry=on_retry, limiter=limiter, usage=usage
+    )
     old.close()
     return provider

@@ -17,29 +17,36 @@ The generator doing the work holds only a :class:`_StreamState`, never the
 dropped without ``close()`` is finalised at once by reference counting: its
 connection goes back to the pool and its breaker permit is released.
 
+With a rate limiter each attempt waits for its slot before the breaker's
+permit, and the stream's final usage reconciles its tokens; with usage totals
+the stream is counted once it ends, however it ends.
+
 Also here, below :mod:`modelprov.engine` (which imports this module): the
 interfaces the engine drives besides the transport, :class:`BreakerLike` and
 :class:`PermitLike` (what :class:`~modelprov.circuit_breaker.CircuitBreaker`
-and the engine's null breaker offer), and :class:`StreamEngine`, the engine
-as the runner sees it.
+offers), the :class:`NullBreaker` used when breakers are off, and
+:class:`StreamEngine`, the engine as the runner sees it.
 """
 
 import functools
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Generator, Iterator, List, Optional, Protocol, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Generator, Iterator, List, Optional, Protocol, Type, TypeVar
 
 from .deadline import Deadline
 from .exceptions import ModelProvError, ProviderConnectionError, ProviderTimeoutError, ServerError, UnsupportedFeatureError
 from .stream_handle import ProviderStream
 from .transport.base import Response, Transport
-from .types import ChatRequest, HTTPRequest, StreamChunk
+from .types import ChatRequest, HTTPRequest, StreamChunk, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from .providers.base import ModelProvider, Records, StreamDecoder
+    from .ratelimit import Estimate, RateLimiter
+    from .usage import UsageTotals
 
-__all__ = ["BreakerLike", "PermitLike", "StreamEngine", "drain_response", "open_stream"]
+__all__ = ["NULL_BREAKER", "BreakerLike", "NullBreaker", "PermitLike", "StreamEngine", "drain_response", "open_stream"]
 
 T = TypeVar("T")
 
@@ -63,11 +70,67 @@ class BreakerLike(Protocol):
     def guard(self) -> ContextManager[PermitLike]: ...  # pragma: no cover - protocol
 
 
+class _NullPermit:
+    """The permit of the null breaker: every report is a no-op."""
+
+    __slots__ = ()
+
+    def success(self) -> None:
+        """Nothing to report."""
+
+    def ignore(self) -> None:
+        """Nothing to report."""
+
+    def record(self, exc: Optional[BaseException]) -> None:
+        """Nothing to report."""
+
+
+_NULL_PERMIT = _NullPermit()
+
+
+class _NullGuard:
+    """The guard of the null breaker: enters with the null permit, records nothing on exit (stateless, shared)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NullPermit:
+        return _NULL_PERMIT
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        return None
+
+
+_NULL_GUARD = _NullGuard()
+
+
+class NullBreaker:
+    """The breaker used when breakers are off: always grants a permit that records nothing."""
+
+    __slots__ = ()
+    name = ""
+
+    def acquire(self) -> _NullPermit:
+        """A permit that records nothing."""
+        return _NULL_PERMIT
+
+    def guard(self) -> _NullGuard:
+        """A guard that records nothing (see :meth:`modelprov.circuit_breaker.CircuitBreaker.guard`)."""
+        return _NULL_GUARD
+
+    def __repr__(self) -> str:
+        return "NullBreaker()"
+
+
+NULL_BREAKER = NullBreaker()
+
+
 class StreamEngine(Protocol):
     """The engine as the stream runner uses it (:class:`modelprov.engine.Engine`)."""
 
     breaker: BreakerLike
     sleep: Callable[[float], None]
+    limiter: "Optional[RateLimiter]"
+    usage: "Optional[UsageTotals]"
 
     @property
     def clock(self) -> Callable[[], float]: ...  # pragma: no cover - protocol
@@ -80,7 +143,9 @@ class StreamEngine(Protocol):
         self, name: str, deadline: Deadline, attempt: Callable[[int], T], retries: "Optional[Records]", sleep: Optional[Callable[[float], None]] = None
     ) -> T: ...  # pragma: no cover - protocol
 
-    def run(self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]") -> T: ...  # pragma: no cover
+    def run(
+        self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]", tokens: "Optional[Estimate]" = None
+    ) -> T: ...  # pragma: no cover - protocol
 
     def learned(self, provider: "ModelProvider", req: ChatRequest) -> ChatRequest: ...  # pragma: no cover - protocol
 
@@ -123,7 +188,7 @@ def drain_response(response: Response) -> None:
 
 
 class _Control:
-    """Abort handling shared by the HTTP and local runners."""
+    """Abort handling shared by the HTTP and local runners, and the stream's usage and token accounting."""
 
     def __init__(self, engine: StreamEngine, provider: "ModelProvider", req: ChatRequest, deadline: Deadline, retries: "Optional[Records]") -> None:
         self.engine = engine
@@ -135,6 +200,35 @@ class _Control:
         self.aborted = threading.Event()
         self.lock = threading.Lock()
         self.request_id: Optional[str] = None
+        limiter = engine.limiter
+        self.tokens = None if limiter is None else limiter.estimate(req)
+
+    def run(self) -> Generator[StreamChunk, None, None]:
+        """The stream's generator; with usage totals or a limiter, the one that accounts for it at its end."""
+        engine = self.engine
+        if engine.usage is None and engine.limiter is None:
+            return self.work()
+        return self.metered()
+
+    def work(self) -> Generator[StreamChunk, None, None]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def metered(self) -> Generator[StreamChunk, None, None]:
+        """:meth:`work`, accounted for once it ends, however it ends (see :func:`~modelprov.usage.tally`)."""
+        from .usage import tally
+
+        return tally(self.work(), self.account)
+
+    def account(self, usage: Optional[Usage], failed: bool) -> None:
+        """Record the stream in the usage totals (an error, or a call with ``usage``) and reconcile its tokens."""
+        totals, limiter = self.engine.usage, self.engine.limiter
+        if limiter is not None and self.tokens is not None:
+            limiter.settle(self.tokens, usage)
+        if totals is not None:
+            if failed:
+                totals.record_error(self.name, self.req.model)
+            else:
+                totals.record(self.name, self.req.model, usage)
 
     def abort(self) -> None:
         """Stop the stream from any thread."""
@@ -161,9 +255,9 @@ class _Control:
 class _LocalStreamState(_Control):
     """A provider without HTTP (the mock): its answer under retry + breaker, then its chunks."""
 
-    def run(self) -> Generator[StreamChunk, None, None]:
+    def work(self) -> Generator[StreamChunk, None, None]:
         provider, req = self.provider, self.req
-        response = self.engine.run(provider, self.deadline, lambda n: provider.local_chat(req, n), self.retries)
+        response = self.engine.run(provider, self.deadline, lambda n: provider.local_chat(req, n), self.retries, self.tokens)
         for chunk in provider.local_chunks(req, response):
             if self.aborted.is_set():
                 return
@@ -327,10 +421,15 @@ class _StreamState(_Control):
         deadline = self.deadline
         self.check_total()
         engine = self.engine
+        limiter = engine.limiter
+        if limiter is not None:
+            limiter.acquire(self.tokens, deadline, sleep=self.sleep, retry=n > 1)
         permit = engine.breaker.acquire()
         response: Optional[Response] = None
         try:
             response = engine.transport(self.provider).send(http, deadline, attempt=n)
+            if limiter is not None:
+                limiter.observe(getattr(response, "headers", None))
             self.check_total()  # headers that straddled the deadline
             opened = _Open(response, self.new_parser(), self.provider.new_stream_decoder(self.req), permit, engine.clock())
             with self.lock:
@@ -348,10 +447,12 @@ class _StreamState(_Control):
             self.report(permit, exc)
             if response is not None:
                 response.close()
+            elif limiter is not None:
+                limiter.failed(self.tokens, exc)
             self.provider.add_connection_hint(exc)
             raise
 
-    def run(self) -> Generator[StreamChunk, None, None]:
+    def work(self) -> Generator[StreamChunk, None, None]:
         engine, provider = self.engine, self.provider
         provider.validate_config()
         self.req = engine.learned(provider, self.req)

@@ -12,7 +12,7 @@ the engine's stream runner); the client's fallback stream,
 :class:`~modelprov.fallback.ChatStream`, is built on the same handle.
 """
 
-from typing import Any, Generator, Generic, Optional, Protocol, TypeVar
+from typing import Any, Generator, Generic, Iterator, Optional, Protocol, TypeVar
 
 from .types import StreamChunk
 
@@ -68,6 +68,19 @@ class StreamHandle(Generic[T]):
             self.close()
         except Exception:  # pragma: no cover - best effort at teardown
             pass
+
+    def rest(self) -> Iterator[T]:
+        """The items not yet taken, for a stream that drives this one from inside its own generator.
+
+        It is the underlying generator itself, so the outer stream pays for
+        one handle per item, not two; the caller still owns this handle and
+        calls :meth:`close` when done. Empty once the handle is closed.
+        """
+        if self._closed:
+            return iter(())
+        if self._gen is None:
+            self._gen = self._state.run()
+        return self._gen
 
     def abort(self) -> None:
         """Interrupt the stream from any thread; a blocked read or wait returns promptly."""

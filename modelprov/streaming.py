@@ -34,7 +34,7 @@ def loads_json(text: str) -> Any:
     unusual (surrounding whitespace, trailing data, invalid JSON), so results
     and errors are exactly those of ``json.loads``. Measured (timeit, CPython
     3.11): 1.2 us against 2.1 us for a typical chat chunk, about 15% of
-    provider.stream()'s client CPU per chunk in benchmarks/bench_providers.py.
+    provider.stream()'s client CPU per chunk in benchmarks/run.py (stream section).
     """
     try:
         value, end = _scan_once(text, 0)
@@ -133,7 +133,7 @@ class SSEParser:
             # so decoding the pieces equals decoding the whole region. Kept for its
             # measured gain (timeit, CPython 3.11): 0.7 us per one-event chunk against
             # 1.2 us through _events, about 8% of provider.stream()'s client CPU per
-            # chunk in benchmarks/bench_providers.py.
+            # chunk in benchmarks/run.py (stream section).
             lid = self.last_event_id
             body = region[6:-2]
             if 10 not in body:  # a single block
@@ -222,7 +222,7 @@ class SSEParser:
             # if partition() finds "\ndata: " in every block, each has exactly one.
             # Kept for its measured gain (timeit, CPython 3.11): feed() takes 1.2 us per
             # event against 1.5 us through _interpret, about 8% of provider.stream()'s
-            # client CPU per Anthropic chunk in benchmarks/bench_providers.py.
+            # client CPU per Anthropic chunk in benchmarks/run.py (stream section).
             parts = text[7:-2].split("\n\nevent: ")
             if text.count("\n") == 3 * len(parts):
                 out = []

@@ -95,7 +95,7 @@ class Usage:
     cache_write_tokens: Optional[int] = None
     reasoning_tokens: Optional[int] = None
     timings: Dict[str, float] = field(default_factory=dict)
-    #: What the call cost in USD, when the provider reports it (OpenRouter), else ``None``.
+    #: What the call cost in USD: reported by the provider (OpenRouter) or computed from the client's price table; else ``None``.
     cost: Optional[float] = None
 
     def __post_init__(self) -> None:
@@ -273,7 +273,7 @@ class ProviderConfig:
     proxy: Optional[str] = None
     verify: Union[bool, str, None] = None
     cert: Union[str, Tuple[str, str], None] = None
-    #: Connections kept per host; matches the async bridge's default worker count.
+    #: Idle connections kept per host between bursts; a burst keeps one per call in flight (those beyond this close after 30 s idle).
     pool_size: int = 256
     trust_env: bool = True
     use_truststore: bool = False
@@ -333,6 +333,8 @@ class HTTPRequest:
     """What a codec asks the transport to send.
 
     ``path`` is joined to the provider's base URL unless it is absolute.
+    ``body`` is a body sent as it is (its ``Content-Type`` in ``headers``:
+    a multipart upload, say), for the rare request whose body is not ``json``.
     """
 
     method: str
@@ -341,6 +343,7 @@ class HTTPRequest:
     json: Any = None
     params: Optional[Dict[str, Any]] = None
     stream: bool = False
+    body: Optional[bytes] = None
 
     def __repr__(self) -> str:
         return redact(

@@ -637,13 +637,13 @@ def test_forked_child_gets_a_fresh_pool_and_loop():
         assert b.run_sync(asyncio.sleep(0, result=2)) == 2
         assert asyncio.run(get_bridge().run(lambda: 0)) == 0
         parent_default = get_bridge()
-        parent_threads, parent_loop = list(b._threads), b._loop
+        parent_threads, parent_loop = b._pool.threads(), b._loop
         assert parent_threads and parent_loop is not None
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                assert b.stats().submitted == 0 and b._threads == [] and b._loop is None
+                assert b.stats().submitted == 0 and b._pool.threads() == [] and b._loop is None
                 t = asyncio.run(b.run(threading.current_thread))
                 assert t.name.startswith("fk") and t.is_alive() and t not in parent_threads
                 assert b.run_sync(asyncio.sleep(0, result=3)) == 3

@@ -21,26 +21,23 @@ command exits 130 after a summary.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import queue
 import sys
 import threading
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, TextIO, Tuple, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterable, List, NamedTuple, Optional, TextIO, Tuple, Union
 
-from .._redact import redact
 from ..exceptions import ConfigurationError, ValidationError
+from .batch_output import Id, ResultWriter, load_done, result_record
 from .common import EXIT_OK, EXIT_PROVIDER, did_you_mean, stdin_is_piped, warn
 from .progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
-    from ..types import ModelResponse
 
 __all__ = ["Job", "ResultWriter", "make_client", "register", "result_record", "run"]
 
-Id = Union[str, int]
 _MAX_CONCURRENCY = 1000
 _MAX_REPORTED = 20  # failures named on stderr; the rest are only in the output
 _LINE_KEYS = ("prompt", "messages", "model", "id", "custom_id", "options")
@@ -66,6 +63,13 @@ def register(sub: Any) -> None:
     p.add_argument("-c", "--concurrency", default="8", metavar="N", help="requests in flight at once (default 8)")
     p.add_argument("--fallback", action="append", default=[], metavar="MODEL",
                    help="model to try when a request's model fails (repeatable, tried in order)")  # fmt: skip
+    p.add_argument("--provider-batch", action="store_true",
+                   help="submit the lines to the provider's batch API (OpenAI, Anthropic: about half the price, "
+                        "done within 24 hours), wait, then write the same result lines")  # fmt: skip
+    p.add_argument("--attach", metavar="PROVIDER:BATCH_ID",
+                   help="with --provider-batch: wait for a batch submitted earlier from this input instead of submitting")  # fmt: skip
+    p.add_argument("--poll-interval", default="30", metavar="SECONDS",
+                   help="with --provider-batch: seconds between status checks (default 30)")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -179,120 +183,6 @@ def _decode(chunk: Union[bytes, str]) -> Optional[str]:
         return chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
     except UnicodeDecodeError:
         return None
-
-
-# ----------------------------------------------------------------- output
-def _usage_dict(usage: Any) -> Dict[str, Any]:
-    d: Dict[str, Any] = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "total_tokens": usage.total_tokens}
-    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost"):
-        value = getattr(usage, name, None)
-        if value is not None:
-            d[name] = value
-    return d
-
-
-def result_record(id: Id, line: Optional[int], result: "Union[ModelResponse, BaseException]", *, custom_id: bool = False) -> Dict[str, Any]:
-    """The output object for one request: ``id``, ``line`` then the answer's fields, or ``error`` ``{type, message}`` (redacted)."""
-    rec: Dict[str, Any] = {"id": id}
-    if custom_id:
-        rec["custom_id"] = id
-    rec["line"] = line
-    if isinstance(result, BaseException):
-        rec["error"] = {"type": type(result).__name__, "message": redact(str(result) or type(result).__name__)}
-        return rec
-    rec["text"] = result.text
-    rec["model"] = f"{result.provider}/{result.model}" if result.provider else result.model
-    rec["usage"] = _usage_dict(result.usage)
-    rec["finish_reason"] = result.finish_reason
-    if result.tool_calls:
-        rec["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
-    if result.refusal:
-        rec["refusal"] = result.refusal
-    return rec
-
-
-class ResultWriter:
-    """Writes result lines to a text stream, one JSON object a line, each flushed at once (thread safe)."""
-
-    def __init__(self, stream: TextIO, before_write: Optional[Callable[[], None]] = None) -> None:
-        self.stream = stream
-        self.before_write = before_write
-        self._lock = threading.Lock()
-
-    def write(self, id: Id, line: Optional[int], result: "Union[ModelResponse, BaseException]", *, custom_id: bool = False) -> Dict[str, Any]:
-        """Write the line for one finished request (a ``ModelResponse`` or the exception it raised); returns the record."""
-        rec = result_record(id, line, result, custom_id=custom_id)
-        text = json.dumps(rec, ensure_ascii=False, default=str) + "\n"
-        with self._lock:
-            if self.before_write is not None:
-                self.before_write()
-            self.stream.write(text)
-            self.stream.flush()
-        return rec
-
-
-# ----------------------------------------------------------------- resume
-def load_done(path: str, retry_ids: Set[Id]) -> Set[Id]:
-    """Ids with a successful line in the result file ``path`` (none if it does not exist).
-
-    The file is rewritten (atomically) without a last line cut off mid-write
-    and without error lines for ``retry_ids`` (they are about to be retried),
-    so that each id ends up with one line.
-    """
-    try:
-        with open(path, "rb") as f:
-            data = f.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return set()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", hint="check the -o path") from None
-    lines = data.split("\n")
-    complete = lines[:-1]  # the text after the last newline is "" or a line cut off mid-write
-    tail = lines[-1]
-    changed = bool(tail)
-    records: List[Tuple[str, Optional[Dict[str, Any]]]] = []
-    texts = complete + ([tail] if tail else [])
-    for n, text in enumerate(texts, 1):
-        try:
-            rec = json.loads(text)
-        except ValueError:
-            rec = None
-        if tail and n == len(texts) and not isinstance(rec, dict):
-            continue  # cut off by a crash: the request runs again
-        records.append((text, rec if isinstance(rec, dict) else None))
-    done: Set[Id] = set()
-    kept: List[str] = []
-    for text, rec in records:
-        rid = rec.get("id") if rec is not None else None
-        if rec is not None and isinstance(rid, (str, int)) and not isinstance(rid, bool):
-            if "error" not in rec:
-                done.add(rid)
-            elif rid in retry_ids:
-                changed = True
-                continue
-        kept.append(text)
-    if changed:
-        _replace(path, "".join(t + "\n" for t in kept))
-    return done
-
-
-def _replace(path: str, content: str) -> None:
-    import shutil
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".modelprov-batch-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------- running
@@ -426,6 +316,10 @@ def run(args: argparse.Namespace) -> int:
     skipped = len(lines) - len(todo) - len(bad)
     stream, owned = _open_output(output_path)
     try:
+        if args.provider_batch or args.attach:
+            from .batch_provider import run_provider_batches
+
+            return run_provider_batches(client, todo, bad, ResultWriter(stream), args, skipped)
         return _execute(client, todo, bad, concurrency, stream, output_path, skipped)
     finally:
         if owned is not None:

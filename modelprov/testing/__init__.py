@@ -40,6 +40,9 @@ request paths starting with it. With nothing queued the server answers 500
 ``delay``, ``chunk_delay``, ``drop_after``, ``stall_after``, ``truncate`` and
 ``trickle`` (one byte at a time: ``trickle=0.05, trickle_headers=True`` is a
 server no read timeout catches; see :mod:`modelprov.testing.replies`).
+:attr:`FakeServer.batches` (:class:`FakeBatches`) speaks OpenAI's Batch API
+(files, batches) and Anthropic's Message Batches from state, with status
+progression, a results file mixing successes and errors, cancel and expiry.
 :attr:`FakeServer.open_connections` and :attr:`FakeServer.accepted` count
 client connections, so a test can check that ``close()`` closed them all.
 
@@ -74,6 +77,7 @@ from ._openai import (
     openai_stream_events,
     openai_unsupported_body,
 )
+from .batches import FakeBatches
 from .factories import (
     chat_reply,
     embeddings_reply,
@@ -96,6 +100,7 @@ from .server import FakeServer
 
 __all__ = [
     "PROTOCOLS",
+    "FakeBatches",
     "FakeServer",
     "Headers",
     "MockReply",

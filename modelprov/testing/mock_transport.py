@@ -73,7 +73,7 @@ class MockRequest:
     url: str
     #: The headers that would be sent (transport, provider and auth headers, then the request's own).
     headers: Headers
-    #: The encoded body (compact JSON, as sent), ``b""`` without one.
+    #: The encoded body (compact JSON, or the request's raw ``body``, as sent), ``b""`` without one.
     body: bytes
     #: The request the codec built.
     request: HTTPRequest
@@ -316,6 +316,8 @@ class MockTransport(Transport):
             except (TypeError, ValueError) as exc:
                 raise ValidationError(f"request body is not JSON-serialisable: {exc}", provider=self.provider) from None
             headers.setdefault("content-type", ("Content-Type", "application/json"))
+        elif request.body is not None:
+            body = bytes(request.body)
         return MockRequest(request.method.upper(), url, Headers(headers.values()), body, request, self.provider, attempt)
 
     def _answer(self, mock: MockRequest) -> Tuple[MockReply, str]:

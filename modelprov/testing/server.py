@@ -2,7 +2,9 @@
 
 Replies are queued with the ``add_*`` methods and served first in, first out;
 a reply with ``path=`` only answers requests whose path starts with it (the
-first matching reply wins). Every request is recorded. Thread safe; handler
+first matching reply wins). The OpenAI and Anthropic batch APIs answer from
+state (``server.batches``, :mod:`.batches`) when no queued reply matches.
+Every request is recorded. Thread safe; handler
 threads are daemon threads; ``close()`` never hangs.
 """
 
@@ -13,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._common import TextInput, ToolCallInput, check_protocol
 from ._handler import FakeHTTPServer
+from .batches import FakeBatches
 from .factories import (
     chat_reply,
     embeddings_reply,
@@ -53,6 +56,8 @@ class FakeServer:
         self.host: str = host
         self.port: int = int(self._httpd.server_address[1])
         self.url: str = "http://%s:%d" % (host, self.port)
+        #: The batch APIs' state: files, batches, progress and scripted answers (see :mod:`.batches`).
+        self.batches = FakeBatches(self.url)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="FakeServer-%d" % self.port, daemon=True)
         self._thread.start()
@@ -285,6 +290,10 @@ class FakeServer:
             self._default = reply
         return reply
 
+    def advance_batches(self, batch_id: Optional[str] = None, steps: int = 1) -> None:
+        """Move one batch (or every batch) ``steps`` stages on (see :meth:`.batches.FakeBatches.advance`)."""
+        self.batches.advance(batch_id, steps)
+
     @property
     def pending(self) -> int:
         """Number of queued replies not served yet."""
@@ -377,6 +386,8 @@ class FakeServer:
     def _take(self, req: RecordedRequest) -> Tuple[Optional[Reply], Payload]:
         with self._cond:
             index = next((i for i, r in enumerate(self._queue) if r.matches(req)), None)
+            if index is None and self.batches.handles(req.path):
+                return None, self.batches.answer(req)
             reply = self._queue[index] if index is not None else self._default
             if reply is None:
                 self._unmatched.append(req)

@@ -36,7 +36,7 @@ accessor returns ``None`` when what it expects is not there.
    measured urllib3's ``read_chunked`` at 1.33x (OpenAI SSE) and 1.57x (Ollama
    NDJSON) the client CPU per stream chunk of the bulk reader (provider.stream,
    500 one-event chunks, median of 16 interleaved runs); without it the
-   stream targets of ``benchmarks/bench_providers.py`` (<= 0.8x requests) fail.
+   stream targets of ``benchmarks/run.py`` (<= 0.8x requests) fail.
 
 3. :func:`read1_of`: on urllib3 1.26 (no ``HTTPResponse.read1``) the
    ``read1`` of the http.client response (``HTTPResponse._fp``), so a
@@ -52,17 +52,43 @@ accessor returns ``None`` when what it expects is not there.
    closed with the adapter must not be reused. If the attribute is missing the
    pool counts as closed: the cache then asks requests for the pool every time
    (its own, slower path) instead of reusing a dead one.
+
+5. :class:`ElasticQueue`: our pools' ``QueueCls`` (a public class attribute of
+   ``HTTPConnectionPool`` in 1.26 and 2.x, ``LifoQueue`` by default), so a pool
+   follows the calls in flight. urllib3 sizes the queue of idle connections
+   at ``maxsize`` (``pool_size``) and, when more calls than that run at once,
+   closes every connection that comes back to a full queue ("Connection pool
+   is full, discarding connection"): with 2,000 calls in flight and 256
+   places, 1,744 connections are opened and closed per burst. This queue is
+   never full; it relies on urllib3 calling ``put(conn, block=False)`` /
+   ``get(block=..., timeout=...)`` only, filling it with ``maxsize`` ``None``
+   placeholders at creation, and opening a new connection on ``queue.Empty``
+   (1.26 and 2.x), and on ``queue.Queue``'s documented subclass hooks
+   (``_init``, ``_qsize``, ``_put``, ``_get``). Connections beyond
+   ``maxsize`` that stay idle for :data:`POOL_IDLE_SECONDS` are closed by one
+   daemon thread (``modelprov-pool-reaper``) that runs only while some pool
+   holds such a surplus. Nothing here changes when a pool holds at most
+   ``maxsize`` connections, except a clock read per connection returned.
 """
 
+import collections
 import http.client
-from typing import Any, Callable, Dict, Optional, Tuple
+import os
+import queue
+import threading
+import time
+import weakref
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from urllib3 import connection as _u3conn
 from urllib3 import connectionpool as _u3pool
 
 from .exchange import current
 
-__all__ = ["HTTPConnection", "ONE_WRITE_MAX", "bulk_chunked_source", "install_pool_classes", "pool_is_closed", "read1_of"]
+__all__ = [
+    "POOL_IDLE_SECONDS", "ElasticQueue", "HTTPConnection", "ONE_WRITE_MAX", "bulk_chunked_source", "close_pools", "install_pool_classes",
+    "pool_is_closed", "read1_of", "trim_idle_pools",
+]  # fmt: skip
 
 #: Request bodies up to this size go out in the same write as the headers.
 ONE_WRITE_MAX = 256 * 1024
@@ -128,8 +154,155 @@ class HTTPConnection(_ConnectionMixin, _u3conn.HTTPConnection):
     """urllib3's HTTP connection with the exchange hook and the one-write body."""
 
 
+# --------------------------------------------------------------------------
+# 5. pools that follow demand
+# --------------------------------------------------------------------------
+
+#: Seconds a connection beyond a pool's ``pool_size`` may stay idle before it is closed.
+POOL_IDLE_SECONDS = 30.0
+
+
+class ElasticQueue(queue.LifoQueue):  # type: ignore[type-arg]
+    """A pool's idle connections, last in first out, never full (see item 5 of the module docstring).
+
+    ``maxsize`` (the pool's ``pool_size``) becomes :attr:`keep`: the idle
+    connections kept however long they idle. Each entry remembers when it
+    came back; :meth:`trim` closes the oldest beyond :attr:`keep` that idled
+    for :data:`POOL_IDLE_SECONDS`.
+    """
+
+    #: The clock that dates returned connections (monotonic seconds).
+    clock: Callable[[], float] = time.monotonic
+
+    def _init(self, maxsize: int) -> None:
+        self.keep = max(0, maxsize)
+        self.maxsize = 0  # never full: put() neither blocks nor raises queue.Full
+        self.queue: Deque[Tuple[Any, float]] = collections.deque()  # type: ignore[assignment]
+        self.watched = False  # listed for the reaper
+
+    def _qsize(self) -> int:
+        return len(self.queue)
+
+    def _put(self, item: Any) -> None:
+        self.queue.append((item, self.clock()))
+
+    def _get(self) -> Any:
+        item = self.queue.pop()[0]
+        if self.watched and len(self.queue) <= self.keep:
+            _WAKE.set()  # the surplus is gone (in use again, or the pool closed): let the reaper look
+        return item
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        """Return ``item`` (a connection or a placeholder); never blocks, never raises ``queue.Full``."""
+        super().put(item, block, timeout)
+        if len(self.queue) > self.keep and not self.watched:
+            _watch(self)
+
+    @property
+    def surplus(self) -> int:
+        """Idle entries beyond :attr:`keep`."""
+        return max(0, len(self.queue) - self.keep)
+
+    def trim(self, now: Optional[float] = None, idle: Optional[float] = None) -> int:
+        """Close the idle connections beyond :attr:`keep` that came back ``idle`` seconds or more before ``now``.
+
+        ``idle`` defaults to :data:`POOL_IDLE_SECONDS`, ``now`` to :attr:`clock`.
+        Returns how many entries were dropped; sockets are closed outside the lock.
+        """
+        now = self.clock() if now is None else now
+        limit = POOL_IDLE_SECONDS if idle is None else idle
+        dropped: List[Any] = []
+        with self.mutex:
+            entries = self.queue
+            while len(entries) > self.keep and now - entries[0][1] >= limit:
+                dropped.append(entries.popleft()[0])
+        for conn in dropped:
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # pragma: no cover - closing an idle socket
+                    pass
+        return len(dropped)
+
+
+_WATCHED: "weakref.WeakSet[ElasticQueue]" = weakref.WeakSet()
+_REAPER_LOCK = threading.Lock()
+_WAKE = threading.Event()
+_reaper: Optional[threading.Thread] = None
+
+
+def _watch(q: ElasticQueue) -> None:
+    """List ``q`` for the reaper (it holds a surplus); start the reaper if it is not running."""
+    global _reaper
+    with _REAPER_LOCK:
+        q.watched = True
+        _WATCHED.add(q)
+        if _reaper is not None:
+            return
+        _reaper = threading.Thread(target=_reap, name="modelprov-pool-reaper", daemon=True)
+        thread = _reaper
+    thread.start()
+
+
+def trim_idle_pools(now: Optional[float] = None) -> int:
+    """One reaper pass: trim every listed queue, unlist those without a surplus; returns how many remain listed."""
+    with _REAPER_LOCK:
+        queues = list(_WATCHED)
+    for q in queues:
+        q.trim(now)
+    with _REAPER_LOCK:
+        for q in queues:
+            if not q.surplus:
+                q.watched = False
+                _WATCHED.discard(q)
+        return len(_WATCHED)
+
+
+def _reap() -> None:
+    """The reaper thread: a pass every half idle period (or when a surplus is gone), until no surplus is left."""
+    global _reaper
+    while True:
+        _WAKE.wait(POOL_IDLE_SECONDS / 2)
+        _WAKE.clear()
+        trim_idle_pools()
+        with _REAPER_LOCK:
+            if not _WATCHED:
+                _reaper = None
+                return
+
+
+def close_pools(manager: Any) -> None:
+    """Close every pool of a urllib3 ``PoolManager``, draining its idle connections now.
+
+    ``PoolManager.clear()`` closes its pools in 1.26 but in 2.x only forgets them
+    (their connections close when the pool is garbage collected); a closed pool
+    also unlists its queue from the reaper. ``pools.keys()`` and ``pools.get()``
+    (``RecentlyUsedContainer``) and ``HTTPConnectionPool.close()`` are public in both.
+    """
+    container = getattr(manager, "pools", None)
+    if container is None:
+        return
+    for key in list(container.keys()):
+        pool = container.get(key)
+        if pool is not None:
+            pool.close()
+
+
+def _after_fork_in_child() -> None:
+    global _REAPER_LOCK, _reaper
+    _REAPER_LOCK, _reaper = threading.Lock(), None  # the parent's reaper thread does not exist here
+    for q in list(_WATCHED):
+        q.watched = False
+    _WATCHED.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _HTTPPool(_u3pool.HTTPConnectionPool):
     ConnectionCls = HTTPConnection
+    QueueCls = ElasticQueue
 
 
 _DEFAULT_CLASSES = {"http": _u3pool.HTTPConnectionPool, "https": _u3pool.HTTPSConnectionPool}
@@ -141,6 +314,7 @@ if _u3pool.HTTPSConnectionPool.ConnectionCls is _u3conn.HTTPSConnection:  # the 
 
     class _HTTPSPool(_u3pool.HTTPSConnectionPool):
         ConnectionCls = HTTPSConnection
+        QueueCls = ElasticQueue
 
     _POOL_CLASSES["https"] = _HTTPSPool
 

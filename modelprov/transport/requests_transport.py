@@ -41,6 +41,7 @@ from .._redact import redact, redact_headers, redact_url, register_secret
 from ..deadline import Deadline
 from ..exceptions import ConfigurationError, ModelProvError, ProviderConnectionError, ProviderError, ValidationError
 from ..types import HTTPRequest, ProviderConfig
+from . import _compat
 from . import errors as _errors
 from . import net as _net
 from .base import REQUEST_ID_HEADERS, ErrorParser, Transport
@@ -77,7 +78,10 @@ class RequestsTransport(Transport):
     :param proxy: explicit proxy URL (used for every host, loopback too).
     :param verify: ``True``/``False`` or CA bundle path; wins over ``REQUESTS_CA_BUNDLE``.
     :param cert: client certificate path or ``(cert, key)``.
-    :param pool_size: connections kept per host.
+    :param pool_size: idle connections kept per host however long they idle. A burst
+        of more calls at once opens one connection per call and returns every one of
+        them to the pool (no "pool is full" discarding); those beyond ``pool_size``
+        close after idling :data:`~modelprov.transport._compat.POOL_IDLE_SECONDS`.
     :param trust_env: use proxy and CA-bundle environment variables (never ``~/.netrc``).
     :param use_truststore: verify with the OS trust store (needs ``truststore``).
     :param headers: extra headers for every request.
@@ -195,6 +199,8 @@ class RequestsTransport(Transport):
         opened is shut down and closed, whoever still holds a reference to it.
         """
         self._closed = True
+        for manager in (self._adapter.poolmanager, *self._adapter.proxy_manager.values()):
+            _compat.close_pools(manager)  # their idle connections now, and off the reaper's list
         self._session.close()
         self._registry.close_all()
         with self._lock:
@@ -324,6 +330,9 @@ class RequestsTransport(Transport):
                 headers["Content-Length"] = str(len(body))
                 if "content-type" not in headers:
                     headers["Content-Type"] = "application/json"
+            elif request.body is not None:
+                body = bytes(request.body)
+                headers["Content-Length"] = str(len(body))
             resp = self._roundtrip(method, url, origin, host, headers, body, tmo, settings, exchange)
             raw = resp.raw
             if exchange.state == EXPIRED:  # cut while reading the headers: what arrived is not an answer

@@ -176,13 +176,16 @@ STREAM = HTTPRequest("POST", "/chat/completions", json={"model": "m", "stream": 
 
 
 def free_slots(t):
-    """Idle slots in the transport's (single) connection pool; == pool_size when nothing leaked."""
+    """Idle slots in the transport's (single) connection pool; == pool_size when nothing leaked.
+
+    The pool keeps every connection opened during a burst (more than pool_size at once); those are not free slots.
+    """
     pm = t.adapter.poolmanager
     keys = list(pm.pools.keys())
     assert len(keys) == 1, keys
     pool = pm.pools[keys[0]]
     assert pool.num_connections >= 1
-    return pool.pool.qsize()
+    return pool.pool.qsize() - max(0, pool.num_connections - pool.pool.keep)  # the pool grows to what was in use at once
 
 
 def closed_port():

@@ -80,7 +80,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         if name == "content_block_delta":
             # Fast path for nearly every event of a stream: a text delta. Kept for its measured gain
             # (timeit, CPython 3.11): 1.6 us per text_delta event against 1.8 us through the handler table,
-            # about 4% of provider.stream()'s client CPU per chunk in benchmarks/bench_providers.py.
+            # about 4% of provider.stream()'s client CPU per chunk in benchmarks/run.py (stream section).
             delta = data.get("delta")
             if type(delta) is dict and delta.get("type") == "text_delta":
                 text = delta.get("text")

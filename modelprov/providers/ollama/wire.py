@@ -291,7 +291,7 @@ class OllamaStreamDecoder(StreamDecoder):
         if type(event) is dict and not event.get("done") and event.get("error") is None:
             # Fast path for nearly every line of a stream: text without tool calls or thinking. Kept for its
             # measured gain (timeit, CPython 3.11): 0.7 us per line against 0.9 us through the general code,
-            # about 6% of provider.stream()'s client CPU per chunk in benchmarks/bench_providers.py.
+            # about 6% of provider.stream()'s client CPU per chunk in benchmarks/run.py (stream section).
             message = event.get("message")
             if type(message) is dict and not message.get("tool_calls") and not message.get("thinking"):
                 text = message.get("content")
