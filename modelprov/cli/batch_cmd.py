@@ -26,10 +26,10 @@ import os
 import queue
 import sys
 import threading
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterable, List, NamedTuple, Optional, TextIO, Tuple, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple, Union
 
 from ..exceptions import ConfigurationError, ValidationError
-from .batch_output import Id, ResultWriter, load_done, result_record
+from .batch_output import Id, Job, ResultWriter, load_done, result_record
 from .common import EXIT_OK, EXIT_PROVIDER, did_you_mean, stdin_is_piped, warn
 from .progress import Progress
 
@@ -74,17 +74,6 @@ def register(sub: Any) -> None:
 
 
 # ------------------------------------------------------------------ input
-class Job(NamedTuple):
-    """One input line ready to send: its id, 1-based line number, model, messages and ``complete`` keywords."""
-
-    id: Id
-    line: int
-    model: Optional[str]
-    messages: Any
-    kwargs: Dict[str, Any]
-    custom_id: bool = False
-
-
 class _LineError(Exception):
     """A line that cannot be sent; ``id`` is its id when the line got far enough to have one."""
 

@@ -1,4 +1,4 @@
-"""What ``modelprov batch`` writes: one JSON result line per request, and the resume logic over an output file.
+"""What ``modelprov batch`` writes: one JSON result line per request (and the :class:`Job` it answers), and resuming.
 
 A result line holds ``id`` (and ``custom_id`` when the input used that name),
 ``line``, then ``text``, ``model``, ``usage`` (with ``cost`` when known),
@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, TextIO, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Set, TextIO, Tuple, Union
 
 from .._redact import redact
 from ..exceptions import ValidationError
@@ -18,9 +18,20 @@ from ..exceptions import ValidationError
 if TYPE_CHECKING:  # pragma: no cover
     from ..types import ModelResponse
 
-__all__ = ["Id", "ResultWriter", "load_done", "result_record"]
+__all__ = ["Id", "Job", "ResultWriter", "load_done", "result_record"]
 
 Id = Union[str, int]
+
+
+class Job(NamedTuple):
+    """One input line ready to send: its id, 1-based line number, model, messages and ``complete`` keywords."""
+
+    id: Id
+    line: int
+    model: Optional[str]
+    messages: Any
+    kwargs: Dict[str, Any]
+    custom_id: bool = False
 
 
 def _usage_dict(usage: Any) -> Dict[str, Any]:

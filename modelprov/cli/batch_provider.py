@@ -14,13 +14,12 @@ import sys
 from typing import TYPE_CHECKING, Any, Dict, List, TextIO, Tuple
 
 from ..exceptions import ModelProvError, ResponseError, ValidationError
-from .batch_output import Id, ResultWriter
+from .batch_output import Id, Job, ResultWriter
 from .common import EXIT_OK, EXIT_PROVIDER, err_is_terminal, note, warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..batch_jobs import BatchJob, BatchStatus
     from ..client import Client
-    from .batch_cmd import Job
 
 __all__ = ["custom_id", "parse_attach", "run_provider_batches"]
 
@@ -38,8 +37,8 @@ def parse_attach(value: str) -> Tuple[str, str]:
     return provider.strip(), batch_id.strip()
 
 
-def _groups(client: "Client", jobs: List["Job"]) -> Dict[Tuple[str, str], List["Job"]]:
-    groups: Dict[Tuple[str, str], List["Job"]] = {}
+def _groups(client: "Client", jobs: List[Job]) -> Dict[Tuple[str, str], List[Job]]:
+    groups: Dict[Tuple[str, str], List[Job]] = {}
     for job in jobs:
         groups.setdefault(client.resolve(job.model), []).append(job)
     return groups
@@ -70,7 +69,7 @@ class _Progress:
             self.stream.flush()
 
 
-def _submit(client: "Client", groups: Dict[Tuple[str, str], List["Job"]], resume_hint: str) -> List[Tuple["BatchJob", List["Job"]]]:
+def _submit(client: "Client", groups: Dict[Tuple[str, str], List[Job]], resume_hint: str) -> List[Tuple["BatchJob", List[Job]]]:
     submitted = []
     for (provider, model), jobs in groups.items():
         items = [dict(job.kwargs, messages=job.messages, custom_id=custom_id(job.line)) for job in jobs]
@@ -81,7 +80,7 @@ def _submit(client: "Client", groups: Dict[Tuple[str, str], List["Job"]], resume
     return submitted
 
 
-def run_provider_batches(client: "Client", todo: List["Job"], bad: List[Tuple[Id, int, str]], writer: ResultWriter,
+def run_provider_batches(client: "Client", todo: List[Job], bad: List[Tuple[Id, int, str]], writer: ResultWriter,
                          args: Any, skipped: int) -> int:  # fmt: skip
     """Submit (or re-attach to) provider batches for ``todo``, wait, write every line; the exit code."""
     poll = _poll_interval(getattr(args, "poll_interval", 30.0))
@@ -115,7 +114,7 @@ def run_provider_batches(client: "Client", todo: List["Job"], bad: List[Tuple[Id
     return EXIT_PROVIDER if count["failed"] else EXIT_OK
 
 
-def _write_results(job: "BatchJob", jobs: List["Job"], writer: ResultWriter, count: Dict[str, int]) -> None:
+def _write_results(job: "BatchJob", jobs: List[Job], writer: ResultWriter, count: Dict[str, int]) -> None:
     by_cid = {custom_id(j.line): j for j in jobs}
     for cid, result in job.results():
         line_job = by_cid.pop(cid, None)
