@@ -18,13 +18,15 @@ import argparse
 import contextlib
 import importlib
 import io
-import logging
 import sys
 import warnings
-from typing import Iterator, List, Optional, Sequence, Set, TextIO, Tuple, Type, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set, TextIO, Tuple, Type, Union
 
 from .._version import __version__
 from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROVIDER, EXIT_USAGE, did_you_mean, ensure_newline, read_piped_stdin, stdin_is_piped
+
+if TYPE_CHECKING:  # pragma: no cover
+    import logging
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -78,21 +80,6 @@ def _shortcut(argv: List[str], commands: Sequence[str]) -> List[str]:
 
 
 # ----------------------------------------------------------------- diagnostics
-class _OnceHandler(logging.Handler):
-    """Shows the library's warnings as ``modelprov: warning: ...``, each distinct message once."""
-
-    def __init__(self, seen: Set[str]) -> None:
-        super().__init__(logging.WARNING)
-        self.seen = seen
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed log call must not break the command
-            return
-        _warn_once(text, self.seen)
-
-
 def _warn_once(text: str, seen: Set[str]) -> None:
     from .common import warn
 
@@ -101,27 +88,44 @@ def _warn_once(text: str, seen: Set[str]) -> None:
         warn(text)
 
 
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        from .._redact import redact
+def _handler(debug: bool, seen: Set[str]) -> "logging.Handler":
+    """The log handler for the command: redacted debug records, or each distinct warning once."""
+    import logging
 
-        return redact(super().format(record))
+    from .._redact import redact
+
+    class OnceHandler(logging.Handler):
+        """Shows the library's warnings as ``modelprov: warning: ...``, each distinct message once."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                text = record.getMessage()
+            except Exception:  # a malformed log call must not break the command
+                return
+            _warn_once(text, seen)
+
+    class RedactingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
+    if not debug:
+        return OnceHandler(logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    return handler
 
 
 @contextlib.contextmanager
 def _diagnostics(debug: bool) -> Iterator[None]:
     """Route Python warnings and the library's log records to stderr for the command's lifetime."""
+    import logging
+
     seen: Set[str] = set()
-    logger = logging.getLogger("modelprov")
-    handler: logging.Handler
+    handler = _handler(debug, seen)
+    target = logging.getLogger() if debug else logging.getLogger("modelprov")
+    old_level = target.level
     if debug:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
-        target, old_level = logging.getLogger(), logging.getLogger().level
         target.setLevel(logging.DEBUG)
-    else:
-        handler = _OnceHandler(seen)
-        target, old_level = logger, logger.level
     target.addHandler(handler)
 
     def show(message: Union[Warning, str], category: Type[Warning], filename: str, lineno: int,
