@@ -78,6 +78,7 @@ def test_grows_past_the_old_fixed_size_one_thread_per_call_in_flight(release):
         names, during = blocked_burst(b, n, release)
         assert len(set(names)) == n  # each call on its own worker, all at once
         assert (during.active, during.workers, during.idle_workers, during.queued) == (n, n, 0, 0)
+        wait_until(lambda: b.stats().idle_workers == n)  # a worker files itself idle just after its result is set
         s = b.stats()
         assert (s.completed, s.peak_active, s.peak_workers, s.workers, s.idle_workers) == (n, n, n, n, n)
     finally:
@@ -152,6 +153,7 @@ def test_retire_idle_workers_now_leaves_busy_ones(release):
     b = AsyncBridge(max_workers=100, idle_timeout=3600, thread_name_prefix="retire")
     try:
         blocked_burst(b, 40, release)
+        wait_until(lambda: b.stats().idle_workers == 40)  # every worker filed itself idle after its call
         busy = threading.Event()
 
         async def main():

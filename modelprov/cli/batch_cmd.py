@@ -284,18 +284,20 @@ def run(args: argparse.Namespace) -> int:
     options = _chat_options()
     jobs: List[Job] = []
     bad: List[Tuple[Id, int, str]] = []
-    seen: Dict[Id, int] = {}
+    seen: Dict[Id, int] = {}  # id -> the line that has it (a line giving no id has its line number)
     for lineno, text in lines:
         try:
             if text is None:
                 raise _LineError(f"line {lineno} is not valid UTF-8 text")
             job = parse_line(lineno, text, options)
             if job.id in seen:
-                raise _LineError(f"line {lineno}: id {json.dumps(job.id)} is also on line {seen[job.id]}; ids must be unique", job.id)
+                raise _LineError(_duplicate(lineno, job.id, seen[job.id]), job.id)
             seen[job.id] = lineno
             jobs.append(job if job.model or not args.model else job._replace(model=args.model))
         except _LineError as exc:
-            bad.append((exc.id if exc.id is not None else lineno, lineno, str(exc)))
+            bad_id = exc.id if exc.id is not None else lineno
+            seen.setdefault(bad_id, lineno)  # a bad line keeps its id: a later line may not take it (resume keys on ids)
+            bad.append((bad_id, lineno, str(exc)))
     lacking = [j.line for j in jobs if j.model is None]
     if lacking:
         _check_default_model(client, lacking)
@@ -314,6 +316,14 @@ def run(args: argparse.Namespace) -> int:
         if owned is not None:
             owned.close()
         client.close()
+
+
+def _duplicate(lineno: int, id: Id, other: int) -> str:
+    """The error of line ``lineno`` whose ``id`` line ``other`` already has."""
+    if id == other:  # most likely the other line gives no id, so its id is its line number
+        return (f"line {lineno}: id {json.dumps(id)} is also the id of line {other} (a line without an id is known by its "
+                "line number); ids must be unique: give this line another id, or give every line an id")
+    return f"line {lineno}: id {json.dumps(id)} is also on line {other}; ids must be unique"
 
 
 def _check_default_model(client: "Client", lines: List[int]) -> None:

@@ -244,5 +244,7 @@ def run_providers(args: argparse.Namespace) -> int:
 
 def _key_text_of(d: Dict[str, Any]) -> str:
     if d["key_source"] == "missing":
+        if not d["key_env"]:  # an unknown provider type: nothing is known about its key
+            return "-"
         return "missing (" + " or ".join(d["key_env"]) + ")"
     return str(d["key_source"])

@@ -325,7 +325,7 @@ class ChatSession:
         elif resp.finish_reason == "content_filter":
             note("the provider's content filter stopped the answer (finish_reason=content_filter)")
         for info in self.fallbacks:
-            note(f"{info.get('from')} failed ({info.get('error')}: {info.get('message')}); trying {info.get('to')}")
+            note(f"{info.get('from')} failed ({info.get('message') or 'error'}); trying {info.get('to')}")
         if self._fell_back(resp):
             note(f"the answer came from the fallback {resp.provider}/{resp.model}, not {self.model}")
         if resp.dropped_options:

@@ -20,7 +20,7 @@ import importlib
 import io
 import sys
 import warnings
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Set, TextIO, Tuple, Type, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, TextIO, Tuple, Type, Union
 
 from .._version import __version__
 from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROVIDER, EXIT_USAGE, did_you_mean, ensure_newline, read_piped_stdin, stdin_is_piped
@@ -52,10 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _commands(parser: argparse.ArgumentParser) -> List[str]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices)
-    return []  # pragma: no cover - the parser always has subcommands
+    return list(_subparsers(parser))
 
 
 def _split_debug(argv: List[str]) -> Tuple[List[str], bool]:
@@ -77,6 +74,27 @@ def _shortcut(argv: List[str], commands: Sequence[str]) -> List[str]:
     if len(argv) == 1 and first.isidentifier() and did_you_mean(first, commands) and not stdin_is_piped():
         raise _NotACommand(first)
     return ["chat"] + argv
+
+
+def _parse(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
+    """Parse ``argv``; words left over after a chat prompt (``modelprov Say hello``) become extra prompt words,
+    which ``chat`` refuses with "quote it"; other leftovers are a usage error of the command they follow."""
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    if args.command == "chat" and not any(word.startswith("-") for word in extras):
+        args.prompt_extra = list(getattr(args, "prompt_extra", None) or []) + extras
+        return args
+    command = _subparsers(parser).get(args.command or "", parser)
+    command.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args  # pragma: no cover - error() exits
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}  # pragma: no cover - the parser always has subcommands
 
 
 # ----------------------------------------------------------------- diagnostics
@@ -155,7 +173,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            args = parser.parse_args(args_list)
+            args = _parse(parser, args_list)
     except SystemExit as exc:  # argparse printed help (code 0) or usage and an error (code 2)
         from .._redact import redact
 

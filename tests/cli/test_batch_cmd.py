@@ -156,6 +156,25 @@ def test_duplicate_ids_are_refused(capsys, tmp_path):
     assert code == 1 and first["text"] == "x" and 'id "a" is also on line 1' in second["error"]["message"]
 
 
+def test_an_id_equal_to_another_lines_number_is_refused(capsys, tmp_path):
+    # line 2 has no id, so its id is its line number, 2; line 3 names id 2 too. Without the check both succeed
+    # under id 2 and a resume skips whichever fails later; a bad line's number counts as well (line 4 vs line 5).
+    src = write(tmp_path / "in.jsonl", '"first"', '"second"', '{"id": 2, "prompt": "third"}', "{bad json", '{"id": 4, "prompt": "fifth"}')
+    out_path = tmp_path / "out.jsonl"
+    code, _, err = run(capsys, "batch", "-m", "mock/echo", src, "-o", str(out_path))
+    got = {r["line"]: r for r in records(out_path.read_text())}
+    assert code == 1 and got[2]["text"] == "second" and got[1]["text"] == "first"
+    assert "id 2 is also the id of line 2 (a line without an id is known by its line number)" in got[3]["error"]["message"]
+    assert "error" in got[4] and "id 4 is also the id of line 4" in got[5]["error"]["message"]
+    assert "3 failed" in err
+
+    (tmp_path / "in.jsonl").write_text('"first"\n"second"\n{"id": "t", "prompt": "third"}\n"fourth"\n{"id": "f", "prompt": "fifth"}\n')
+    code, _, err = run(capsys, "batch", "-m", "mock/echo", src, "-o", str(out_path))
+    final = {r["id"]: r for r in records(out_path.read_text())}
+    assert code == 0 and "3 done, 0 failed, 2 skipped" in err
+    assert final[4]["text"] == "fourth" and final["t"]["text"] == "third" and final["f"]["text"] == "fifth"
+
+
 def test_non_utf8_line_is_that_lines_error(capsys, tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'"ok"\n"\xff\xfe"\n')

@@ -79,6 +79,7 @@ def test_providers_table_is_honest(capsys, tmp_path, monkeypatch):
     assert "not needed" in rows["ollama"] and "http://localhost:11434" in rows["ollama"]
     assert "invalid" in rows["vllm"] and "invalid" in rows["bad"]
     assert " ok " not in out and "vllm: unknown provider type 'openai_compat'" in out
+    assert "missing ()" not in rows["vllm"] and rows["vllm"].split()[3] == "-"  # no key column for an unknown type
     assert "chat,stream" in rows["openai"] and rows["openai"].rstrip().endswith("-")  # no breaker state in a new process
 
 

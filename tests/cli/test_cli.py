@@ -45,6 +45,19 @@ def test_missing_key_exit_code_and_hint(capsys):
     assert code == 2 and "OPENAI_API_KEY" in err and "modelprov keys set openai" in err
 
 
+def test_an_unquoted_prompt_is_explained(capsys):
+    # `modelprov Say hello` (the shortcut) and `modelprov chat Say hello`: say to quote it, not "unrecognized arguments"
+    for argv in (["-m", "mock/echo", "Say", "hello"], ["chat", "-m", "mock/echo", "Say", "hello", "there"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == ""
+        assert err.startswith("modelprov: error: chat takes one prompt, got ") and 'quote it: modelprov chat "your whole prompt"' in err.lower()
+        assert "unrecognized" not in err and "usage:" not in err
+    code, _, err = run(capsys, "chat", "-m", "mock/echo", "hi", "--nosuch")
+    assert code == 2 and "usage: modelprov chat" in err and "unrecognized arguments: --nosuch" in err
+    code, _, err = run(capsys, "models", "mock", "extra")
+    assert code == 2 and "usage: modelprov models" in err and "unrecognized arguments: extra" in err
+
+
 class _Terminal:
     def isatty(self):
         return True
