@@ -35,8 +35,8 @@ class Completer(Protocol):
 
 
 def parse_batch_item(index: int, item: Any) -> Tuple[Optional[str], Any, Dict[str, Any]]:
-    """``(model, messages, options)`` from a prompt, a ``(model, messages)`` pair or a dict."""
-    if isinstance(item, str):
+    """``(model, messages, options)`` from a prompt, a message list, a ``(model, messages)`` pair or a dict."""
+    if isinstance(item, (str, list)):
         return None, item, {}
     if isinstance(item, tuple) and len(item) == 2:
         return item[0], item[1], {}
@@ -49,7 +49,7 @@ def parse_batch_item(index: int, item: Any) -> Tuple[Optional[str], Any, Dict[st
         if messages is None:
             raise ValidationError(f"requests[{index}] needs 'messages' (or 'prompt')")
         return opts.pop("model", None), messages, opts
-    raise ValidationError(f"requests[{index}] must be a prompt string, a (model, messages) pair or a dict")
+    raise ValidationError(f"requests[{index}] must be a prompt string, a message list, a (model, messages) pair or a dict, not {type(item).__name__}")
 
 
 #: Unpickled clients each process keeps (by token), most recently used last.
@@ -57,6 +57,8 @@ CACHED_CLIENTS = 8
 #: Requests per executor task at most, when ``chunk_size`` is not given.
 MAX_CHUNK = 100
 _clients: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()
+#: The callers' own clients while their batches run in this process: (pid, token) -> [client, batches running]; never evicted.
+_own: Dict[Tuple[int, str], List[Any]] = {}
 _clients_lock = threading.Lock()
 Item = Tuple[Optional[str], Any, Dict[str, Any]]
 
@@ -66,6 +68,7 @@ def _after_fork() -> None:
     global _clients_lock
     _clients_lock = threading.Lock()
     _clients.clear()
+    _own.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -84,7 +87,7 @@ def run_batch(
 ) -> List[Any]:
     """Run ``client.complete`` for each request with at most ``max_concurrency`` at once; results in input order.
 
-    Each request is a prompt string (default model), a ``(model, messages)``
+    Each request is a prompt string or a message list (default model), a ``(model, messages)``
     pair, or a dict with ``model``, ``messages`` and any chat options.
     ``on_progress(done, total)`` is called after each one finishes (after
     each chunk with an executor). With ``return_exceptions=True`` a failed
@@ -159,15 +162,14 @@ def _run_executor(
     from concurrent.futures import as_completed
 
     blob = pickle.dumps(client)  # a client that cannot travel says so here, before any task runs
-    token = hashlib.sha256(blob).hexdigest()[:32]
+    # the object's id too: two clients with the same settings are still two (their usage totals, their limits)
+    token = f"{hashlib.sha256(blob).hexdigest()[:32]}-{id(client):x}"
     total = len(items)
     size = chunk_size or max(1, min(MAX_CHUNK, -(-total // 32)))
     pid = os.getpid()
     key = (pid, token)
-    with _clients_lock:
-        mine = key not in _clients
-        if mine:  # in this process, tasks use the caller's own client
-            _clients[key] = client
+    with _clients_lock:  # in this process, tasks use the caller's own client, however many batches it runs
+        _own.setdefault(key, [client, 0])[1] += 1
     results: List[Any] = [None] * total
     futures: Dict[Any, range] = {}
     try:
@@ -192,9 +194,11 @@ def _run_executor(
     finally:
         for future in futures:
             future.cancel()
-        if mine:
-            with _clients_lock:
-                _clients.pop(key, None)
+        with _clients_lock:
+            entry = _own[key]
+            entry[1] -= 1
+            if not entry[1]:
+                del _own[key]
     return results
 
 
@@ -202,6 +206,9 @@ def _client_for(token: str, blob: bytes) -> Any:
     """This process's client for ``token``: cached, else unpickled from ``blob`` (never under the lock)."""
     key = (os.getpid(), token)
     with _clients_lock:
+        own = _own.get(key)
+        if own is not None:
+            return own[0]
         client = _clients.get(key)
         if client is not None:
             _clients.move_to_end(key)

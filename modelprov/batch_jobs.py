@@ -16,6 +16,7 @@ client or provider settings, API key included, like a pickled
 :class:`~modelprov.client.Client`.
 """
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple, Type, Union
@@ -38,6 +39,8 @@ _CODECS = {
     "anthropic": ("anthropic.batch", "AnthropicBatchCodec"),
 }
 
+#: A batch id goes into the URL path: no '/', '?', '#', '%' or spaces.
+_BATCH_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 Result = Tuple[str, Union[ModelResponse, ModelProvError]]
 Entry = Tuple[str, ChatRequest]
 
@@ -230,8 +233,8 @@ class BatchJob:
         self._setup(provider, batch_id, source, custom_ids)
 
     def _setup(self, provider: ModelProvider, batch_id: str, source: Any, custom_ids: Optional[List[str]]) -> None:
-        if not isinstance(batch_id, str) or not batch_id.strip() or "/" in batch_id or "?" in batch_id:
-            raise ValidationError(f"batch id must be a non-empty string without '/' or '?', not {batch_id!r}")
+        if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id.strip()) or batch_id.strip() in (".", ".."):
+            raise ValidationError(f"batch id must be a non-empty string of letters, digits, '_', '-', '.' or ':', not {batch_id!r}")
         self._provider = provider
         self._codec = _codec_for(provider)
         self._source = source
@@ -300,8 +303,9 @@ class BatchJob:
                 hint="check the batch id, and that the client uses the key and base URL that submitted it",
             ) from None
 
-    def _fetch(self, request: HTTPRequest, timeout: Optional[float]) -> BatchStatus:
-        fields = self._call(request, lambda r: self._codec.parse_batch(r.json()), self._provider.deadline(timeout))
+    def _fetch(self, request: HTTPRequest, timeout: Optional[float], within: Optional[float] = None) -> BatchStatus:
+        deadline = self._provider.deadline(timeout).within(within)
+        fields = self._call(request, lambda r: self._codec.parse_batch(r.json()), deadline)
         status = self.last_status = BatchStatus(**fields)
         return status
 
@@ -326,7 +330,8 @@ class BatchJob:
 
         ``on_progress(status)`` is called after each poll. When ``timeout``
         seconds pass first, :class:`~modelprov.exceptions.ProviderTimeoutError`
-        is raised (the batch keeps running: wait again later, or cancel it).
+        is raised (the batch keeps running: wait again later, or cancel it);
+        each poll is bounded by the time left, so none runs past ``timeout``.
         ``sleep`` and ``clock`` default to the client's (``Client(sleep=, clock=)``).
         """
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or not poll_interval > 0:
@@ -337,20 +342,34 @@ class BatchJob:
         sleep = sleep or getattr(engine, "sleep", None) or time.sleep
         clock = clock or getattr(engine, "clock", None) or time.monotonic
         started = clock()
+        status, first = self.last_status, True
         while True:
-            status = self.status()
+            left = None if timeout is None else timeout - (clock() - started)
+            if left is not None and left <= 0 and not first:
+                raise self._still_running(status, timeout)
+            try:  # each poll ends by the wait's own end (timeout=0: one poll, bounded by the provider's timeout)
+                status = self._fetch(self._codec.build_status(self.id), None, left if left is not None and left > 0 else None)
+            except ProviderTimeoutError:
+                if timeout is None or clock() - started < timeout:
+                    raise
+                raise self._still_running(status, timeout) from None
+            first = False
             if on_progress is not None:
                 on_progress(status)
             if status.done:
                 return status
             left = None if timeout is None else timeout - (clock() - started)
             if left is not None and left <= 0:
-                raise ProviderTimeoutError(
-                    f"batch {self.id} is still {status.state} after {timeout:g} s ({status.succeeded + status.failed} of {status.total} done)",
-                    provider=self.provider,
-                    hint="call job.wait() again later (the batch keeps running), or job.cancel()",
-                )
+                raise self._still_running(status, timeout)
             sleep(poll_interval if left is None else min(poll_interval, left))
+
+    def _still_running(self, status: Optional[BatchStatus], timeout: Optional[float]) -> ProviderTimeoutError:
+        where = "still running" if status is None else f"still {status.state} ({status.succeeded + status.failed} of {status.total} done)"
+        return ProviderTimeoutError(
+            f"batch {self.id} is {where} after {timeout or 0:g} s",
+            provider=self.provider,
+            hint="call job.wait() again later (the batch keeps running), or job.cancel()",
+        )
 
     def results(self, *, timeout: Optional[float] = None) -> Iterator[Result]:
         """Yield ``(custom_id, ModelResponse or error)`` for every request of a finished batch, in the provider's order.

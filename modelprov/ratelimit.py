@@ -297,6 +297,7 @@ class RateLimiter:
         if estimate is None:
             estimate = NO_ESTIMATE
         with self._lock:
+            now = self.clock()  # read again: time spent waiting for the lock is no wait of its own
             wait, why = self._wait(estimate, now, retry)
             if wait > 0 and deadline is not None:
                 left = deadline.remaining()
@@ -310,7 +311,7 @@ class RateLimiter:
             try:
                 (sleep or self.sleep)(wait)
             except BaseException:
-                self.refund(estimate)
+                self._untake(estimate)  # never sent: its request and tokens come back
                 raise
         return wait
 
@@ -352,6 +353,13 @@ class RateLimiter:
             hint="raise timeout=, send fewer calls at once, or raise rpm/tpm if the provider allows more (limits are per process)",
             limit=why,
         )
+
+    def _untake(self, estimate: Estimate) -> None:
+        with self._lock:
+            if self._requests is not None:
+                self._requests.add(1)
+            if self._tokens is not None:
+                self._tokens.add(estimate.total)
 
     # ------------------------------------------------------------ accounting
     def refund(self, estimate: Estimate) -> None:

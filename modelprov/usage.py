@@ -15,7 +15,8 @@ Uncached input tokens are priced at ``input``, cached ones (``cache_read_tokens`
 at ``cached`` when given, else ``input``; output tokens (reasoning included) at
 ``output``. Otherwise the cost is unknown: ``None``, never a silent ``0``; a
 row's ``cost`` sums the known costs and ``uncosted`` counts the calls without
-one. A cost from the price table is written into the response's
+one. Costs are summed exactly (rounded once, when a snapshot is taken), so a
+total does not depend on the order threads recorded the calls in. A cost from the price table is written into the response's
 ``usage.cost`` too. No price list is downloaded or bundled. Standard library only.
 """
 
@@ -153,6 +154,8 @@ class UsageTotals:
         self.prices: Prices = check_prices(prices)
         self._lock = threading.Lock()
         self._rows: Dict[Tuple[str, str], UsageRow] = {}
+        #: Each row's known costs as exact partial sums (see :func:`_add_exact`); the row's ``cost`` is unused until a snapshot.
+        self._costs: Dict[Tuple[str, str], List[float]] = {}
 
     def __repr__(self) -> str:
         total = self.snapshot().total
@@ -168,8 +171,8 @@ class UsageTotals:
         table: Dict[str, Mapping[str, float]] = {}
         reader = getattr(config, "prices", None)
         if callable(reader):
-            table.update(reader() or {})
-        table.update(prices or {})
+            table.update(check_prices(reader()))
+        table.update(check_prices(prices))
         return cls(table)
 
     def price_of(self, provider: str, model: str, served: Optional[str] = None) -> Optional[Dict[str, float]]:
@@ -195,6 +198,8 @@ class UsageTotals:
         ``None`` by a provider that reports none), so the response shows it.
         """
         cost = self.cost_of(provider, model, usage, served)
+        if cost is not None and not math.isfinite(cost):
+            cost = None  # a nonsense figure (NaN, infinite) is no cost
         inp = out = cached = reasoning = 0
         if usage is not None:
             if usage.cost is None and cost is not None:
@@ -211,7 +216,7 @@ class UsageTotals:
             if cost is None:
                 row.uncosted += 1
             else:
-                row.cost = cost if row.cost is None else row.cost + cost
+                _add_exact(self._costs.setdefault((provider, model), []), cost)
         return cost
 
     def record_error(self, provider: str, model: str) -> None:
@@ -230,22 +235,45 @@ class UsageTotals:
     def snapshot(self) -> UsageSnapshot:
         """A copy of the totals now: one row per ``provider/model`` and the grand total."""
         with self._lock:
-            rows = [replace(row) for row in self._rows.values()]
+            rows = [(replace(row), list(self._costs.get(key, ()))) for key, row in self._rows.items()]
         return _snapshot(rows)
 
     def reset(self) -> UsageSnapshot:
         """Start again from zero; returns the totals up to now."""
         with self._lock:
             rows, self._rows = self._rows, {}
-        return _snapshot(list(rows.values()))
+            costs, self._costs = self._costs, {}
+        return _snapshot([(row, costs.get(key, [])) for key, row in rows.items()])
 
 
-def _snapshot(rows: List[UsageRow]) -> UsageSnapshot:
-    """The snapshot of ``rows`` (copies owned by the caller), sorted by key, with their total."""
+def _add_exact(partials: List[float], x: float) -> None:
+    """Add ``x`` to the exact sum held as non-overlapping ``partials`` (Shewchuk's algorithm, as in :func:`math.fsum`)."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
+def _snapshot(rows: List[Tuple[UsageRow, List[float]]]) -> UsageSnapshot:
+    """The snapshot of ``rows`` (copies owned by the caller, each with its exact cost partials), sorted by key, with their total.
+
+    Each cost is the exact sum rounded once (:func:`math.fsum`), the total's too: no result depends on the recording order.
+    """
     total = UsageRow("*", "*")
-    for row in rows:
+    everything: List[float] = []
+    for row, partials in rows:
+        row.cost = math.fsum(partials) if partials else None
+        everything.extend(partials)
         total.add(row)
-    return UsageSnapshot(dict(sorted((f"{row.provider}/{row.model}", row) for row in rows)), total)
+    total.cost = math.fsum(everything) if everything else None
+    return UsageSnapshot(dict(sorted((f"{row.provider}/{row.model}", row) for row, _ in rows)), total)
 
 
 def tally(chunks: Iterator[C], done: "Callable[[Optional[Usage], bool], None]") -> Generator[C, None, None]:

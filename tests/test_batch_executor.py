@@ -168,3 +168,59 @@ def test_an_exception_that_does_not_pickle_crosses_as_a_modelprov_error():
     assert type(portable) is ModelProvError and "Local: kaputt" in portable.message
     ok = InvalidRequestError("fine", provider="p")
     assert batch_mod._portable(ok) is ok
+
+
+class Gated(Recorder):
+    """A Recorder whose answers to prompts starting with "wait" hold until ``gate`` is set (module level: it must pickle)."""
+
+    gate = threading.Event()
+
+    def complete(self, model, messages, **options):
+        if messages.startswith("wait"):
+            assert Gated.gate.wait(10)
+        return super().complete(model, messages, **options)
+
+
+def test_each_caller_client_answers_its_own_requests_even_when_two_pickle_alike():
+    """Two clients with the same settings, batches at once on one thread pool: no request goes to the other one."""
+    a, b = Gated(), Gated()
+    assert pickle.dumps(a) == pickle.dumps(b)
+    Gated.gate.clear()
+    with ThreadPoolExecutor(4) as pool:
+        first = threading.Thread(target=run_batch, args=(a, ["wait a0", "wait a1"], 1, None, True), kwargs=dict(executor=pool, chunk_size=1))
+        first.start()
+        try:
+            out = run_batch(b, ["b0", "b1"], 1, None, True, executor=pool, chunk_size=1)  # while a's batch runs
+        finally:
+            Gated.gate.set()
+            first.join(10)
+    assert [r.text for r in out] == ["None:b0", "None:b1"]
+    assert sorted(b.calls) == ["b0", "b1"] and sorted(a.calls) == ["wait a0", "wait a1"]
+    assert batch_mod._own == {} and batch_mod._clients == {}
+
+
+def test_the_callers_client_is_never_evicted_while_its_batch_runs():
+    client = Recorder()
+
+    class Crowding(ThreadPoolExecutor):
+        """Fills the cache of unpickled clients before each task runs, as other batches in the process would."""
+
+        def submit(self, fn, *args):
+            for n in range(batch_mod.CACHED_CLIENTS + 1):
+                batch_mod._client_for(f"other-{n}", pickle.dumps(Recorder()))
+            return super().submit(fn, *args)
+
+    try:
+        with Crowding(1) as pool:
+            run_batch(client, ["p0", "p1", "p2"], 1, None, True, executor=pool, chunk_size=1)
+    finally:
+        batch_mod._clients.clear()
+    assert sorted(client.calls) == ["p0", "p1", "p2"]  # not an unpickled copy
+
+
+def test_a_message_list_is_a_request():
+    client = Recorder()
+    out = run_batch(client, [[{"role": "user", "content": "hi"}], "x"], 1, None, True)
+    assert out[0].text.startswith("None:[") and out[1].text == "None:x"
+    with pytest.raises(ValidationError, match="message list"):
+        run_batch(client, [42], 1, None, True)

@@ -291,3 +291,57 @@ def test_batch_status_is_frozen_and_done_follows_state():
     assert not status.done and BatchStatus(id="b", state="expired", raw_state="ended").done
     with pytest.raises(Exception):
         status.state = "completed"  # type: ignore[misc]
+
+
+class _DeadlineSpy:
+    """A transport recording how long each request was given, answering a batch that never ends."""
+
+    def __init__(self):
+        from modelprov.testing import MockTransport
+
+        self.left = []
+        body = {"id": "msgbatch_1", "type": "message_batch", "processing_status": "in_progress", "request_counts": {"processing": 1}}
+        self.inner = MockTransport(lambda request: body)
+
+    def send(self, request, deadline, *, attempt=1):
+        self.left.append(deadline.remaining())
+        return self.inner.send(request, deadline, attempt=attempt)
+
+
+def _spied_job(clock):
+    from modelprov.engine import bind
+    from modelprov.providers.anthropic.provider import AnthropicProvider
+    from modelprov.types import ProviderConfig
+
+    spy = _DeadlineSpy()
+    provider = bind(AnthropicProvider(ProviderConfig(name="anthropic", api_key="k", timeout=600)), transport=spy, clock=clock, sleep=clock.sleep)
+    return spy, BatchJob.attach(provider, None, "msgbatch_1")
+
+
+def test_wait_bounds_each_poll_by_the_time_left(clock):
+    spy, job = _spied_job(clock)
+    with pytest.raises(ProviderTimeoutError, match="still in_progress"):
+        job.wait(poll_interval=10, timeout=25)
+    assert spy.left == pytest.approx([25, 15, 5])  # not the provider's 600 s: no poll runs past the wait's end
+    assert clock.slept == [10, 10, 5]
+
+
+def test_wait_with_timeout_zero_polls_once(clock):
+    spy, job = _spied_job(clock)
+    with pytest.raises(ProviderTimeoutError, match="still in_progress"):
+        job.wait(timeout=0)
+    assert spy.left == [600] and clock.slept == []
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "a/b", "a?b", "a#b", "a%2Fb", "a b", "..", ".", 7, None])
+def test_a_batch_id_that_cannot_go_in_a_url_path_is_refused(fake, bad):
+    with pytest.raises(ValidationError, match="batch id"):
+        BatchJob.attach(client_for(fake, "anthropic"), "anthropic", bad)
+    assert BatchJob.attach(client_for(fake, "openai"), "openai", " batch_abc-1.2:x ").id == "batch_abc-1.2:x"
+
+
+def test_the_fake_names_an_unknown_batch_id(fake):
+    job = submit_batch(client_for(fake, "anthropic"), MODELS["anthropic"], ["x"])
+    for control in (fake.batches.advance, fake.batches.expire):
+        with pytest.raises(ValueError, match=f"no batch 'nope' \\(it has {job.id}\\)"):
+            control("nope")

@@ -310,3 +310,22 @@ def test_a_429_holds_calls_back_at_most_a_minute(clock):
     lim = limiter(clock)
     lim.throttled(3600)
     assert lim.acquire() == pytest.approx(60.0)
+
+
+def test_an_interrupted_wait_gives_the_request_back_too(clock):
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    lim = RateLimiter("x", rpm=60, burst_seconds=1, clock=clock, sleep=clock.sleep)  # a bucket of one request
+    lim.acquire()
+    with pytest.raises(KeyboardInterrupt):
+        lim.acquire(sleep=interrupted)  # never sent
+    clock.advance(1)  # one request refilled: it is there only if the interrupted one came back
+    assert lim.acquire() == 0.0
+
+
+def test_the_time_spent_getting_the_lock_is_not_waited_again():
+    times = iter([100.0, 100.0, 100.0, 102.0])  # construction; the 429; the read before the lock; the read under it, 2 s later
+    lim = RateLimiter("x", clock=lambda: next(times), sleep=lambda s: None)
+    lim.throttled(3.0)  # a 429 holds calls back until t=103
+    assert lim.acquire() == pytest.approx(1.0)

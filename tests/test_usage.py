@@ -1,6 +1,7 @@
 """UsageTotals alone: counting, cost from the provider's figure or the price table (never a silent 0),
 price-table validation, exact totals under 64 threads, snapshots that pickle, reset and repr."""
 
+import math
 import pickle
 import threading
 
@@ -77,10 +78,11 @@ def test_usage_totals_are_exact_under_64_threads():
         row = snap[key]
         assert (row.calls, row.errors, row.input_tokens, row.output_tokens) == (32 * 210, 32 * 10, 32 * 600, 32 * 400)
         assert (row.cached_tokens, row.reasoning_tokens, row.uncosted) == (32 * 200, 32 * 200, 0)
-    openai = 32 * 200 * (2 * 2.0 + 1 * 0.5 + 2 * 8.0) / 1e6
-    anthropic = 32 * 200 * (3 * 3.0 + 2 * 15.0) / 1e6
+    openai = [(2 * 2.0 + 1 * 0.5 + 2 * 8.0) / 1e6] * (32 * 200)
+    anthropic = [(3 * 3.0 + 2 * 15.0) / 1e6] * (32 * 200)
     assert snap.total.calls == 64 * 210
-    assert snap.total.cost == pytest.approx(openai + anthropic)
+    assert snap["openai/gpt-x"].cost == math.fsum(openai) and snap["anthropic/claude-x"].cost == math.fsum(anthropic)
+    assert snap.total.cost == math.fsum(openai + anthropic)  # exact: not a float sum in whatever order the threads ran
 
 
 def test_snapshot_is_a_plain_picklable_copy():
@@ -153,3 +155,32 @@ def test_with_config_overlays_the_config_prices_with_the_given_ones():
     totals = UsageTotals.with_config(Config(), {"openai/gpt-x": {"input": 1.0, "output": 2.0}})
     assert totals.prices == {"openai/gpt-x": {"input": 1.0, "output": 2.0}, "anthropic/claude-x": {"input": 3.0, "output": 15.0}}
     assert UsageTotals.with_config(object()).prices == {}  # a config without a [prices] reader
+
+
+def test_costs_are_summed_exactly_whatever_the_order():
+    totals = UsageTotals()
+    for _ in range(10):
+        totals.record("openrouter", "a/b", Usage(input_tokens=1, output_tokens=1, cost=0.1))
+    totals.record("openrouter", "c/d", Usage(input_tokens=1, output_tokens=1, cost=0.2))
+    snap = totals.snapshot()
+    assert snap["openrouter/a/b"].cost == 1.0  # a running float sum gives 0.9999999999999999
+    assert snap.total.cost == math.fsum([0.1] * 10 + [0.2])  # the exact sum, rounded once
+    assert totals.reset().total.cost == snap.total.cost and totals.snapshot().total.cost is None
+
+
+def test_a_nonsense_reported_cost_counts_as_unknown():
+    totals = UsageTotals()
+    assert totals.record("openrouter", "a/b", Usage(input_tokens=1, output_tokens=1, cost=math.nan)) is None
+    totals.record("openrouter", "a/b", Usage(input_tokens=1, output_tokens=1, cost=math.inf))
+    row = totals.snapshot()["openrouter/a/b"]
+    assert row.cost is None and row.uncosted == 2
+
+
+@pytest.mark.parametrize("prices", [[1, 2], "cheap", {"gpt-x": {"input": 1, "output": 1}}])
+def test_with_config_refuses_a_bad_price_table_clearly(prices):
+    class Config:
+        def prices(self):
+            return {}
+
+    with pytest.raises(ValidationError, match="prices"):
+        UsageTotals.with_config(Config(), prices)

@@ -118,16 +118,22 @@ class FakeBatches:
     def advance(self, batch_id: Optional[str] = None, steps: int = 1) -> None:
         """Move one batch (or every batch) ``steps`` stages on."""
         with self._lock:
-            for batch in [self.batches[batch_id]] if batch_id is not None else list(self.batches.values()):
+            for batch in [self._known(batch_id)] if batch_id is not None else list(self.batches.values()):
                 for _ in range(steps):
                     self._step(batch)
 
     def expire(self, batch_id: str) -> None:
         """End ``batch_id`` now as expired: the requests not done yet expire."""
         with self._lock:
-            batch = self.batches[batch_id]
+            batch = self._known(batch_id)
             if batch.ended is None:
                 self._finish(batch, "expired")
+
+    def _known(self, batch_id: str) -> FakeBatch:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            raise ValueError(f"this FakeServer has no batch {batch_id!r} (it has {', '.join(sorted(self.batches)) or 'none'})")
+        return batch
 
     def handles(self, path: str) -> bool:
         """Whether ``path`` belongs to a batch API."""
@@ -137,7 +143,7 @@ class FakeBatches:
     def answer(self, req: RecordedRequest) -> Payload:
         """The reply to one batch API request."""
         protocol = "anthropic" if req.path.startswith("/v1/messages/batches") else "openai"
-        parts = [p for p in req.path.split("/") if p][2 if protocol == "openai" else 3:]
+        parts = [p for p in req.path.split("/") if p][2 if protocol == "openai" else 3 :]
         with self._lock:
             try:
                 return self._route(protocol, req, parts)

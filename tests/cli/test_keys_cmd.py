@@ -8,31 +8,9 @@ import pytest
 from modelprov.cli.main import main
 
 keyring = pytest.importorskip("keyring")
-from keyring.backend import KeyringBackend  # noqa: E402
-from keyring.errors import PasswordDeleteError  # noqa: E402
+from memory_keyring import MemoryKeyring  # noqa: E402
 
 SENTINEL = "sk-proj-SENTINEL0123456789abcdef"
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring backend with a usable priority (display name "test keys cmd MemoryKeyring")."""
-
-    priority = 1
-
-    def __init__(self):
-        super().__init__()
-        self.store = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if (service, username) not in self.store:
-            raise PasswordDeleteError("not found")
-        del self.store[(service, username)]
 
 
 class _Terminal(io.StringIO):
@@ -69,10 +47,10 @@ def run(capsys, *argv, stdin=None, monkeypatch=None):
 
 def test_set_get_delete_in_keyring(capsys, monkeypatch, memkr):
     code, out, err = run(capsys, "keys", "set", "openai", stdin=SENTINEL + "\n", monkeypatch=monkeypatch)
-    assert code == 0 and out == "stored the key for openai in keyring (test keys cmd MemoryKeyring)\n" and err == ""
+    assert code == 0 and out == "stored the key for openai in keyring (memory keyring MemoryKeyring)\n" and err == ""
     assert memkr.store[("modelprov", "openai")] == SENTINEL
     code, out, err = run(capsys, "keys", "get", "openai")
-    assert code == 0 and SENTINEL not in out + err and out.startswith("openai: sk-...ef (from keyring (test keys cmd")
+    assert code == 0 and SENTINEL not in out + err and out.startswith("openai: sk-...ef (from keyring (memory keyring")
     assert run(capsys, "keys", "get", "openai", "--show") == (0, SENTINEL + "\n", "")
     code, out, _ = run(capsys, "keys", "delete", "openai")
     assert code == 0 and "deleted the key for openai from keyring" in out
@@ -157,7 +135,7 @@ def test_list_and_path(capsys, monkeypatch, memkr, tmp_path):
     assert code == 0 and rows["openai"].startswith("keyring (") and rows["anthropic"] == "env:ANTHROPIC_API_KEY"
     assert rows["openrouter"] == "not set" and rows["mock"] == "not needed" and SENTINEL not in out
     code, out, _ = run(capsys, "keys", "path")
-    assert out.splitlines() == ["keyring: test keys cmd MemoryKeyring (service 'modelprov', user = provider name)",
+    assert out.splitlines() == ["keyring: memory keyring MemoryKeyring (service 'modelprov', user = provider name)",
                                 f"file: {tmp_path / 'modelprov-config.ini'}"]
 
 

@@ -59,28 +59,7 @@ def cfg(path):
 keyring = pytest.importorskip("keyring")
 from keyring.backend import KeyringBackend  # noqa: E402
 from keyring.backends import fail as fail_backend  # noqa: E402
-from keyring.errors import PasswordDeleteError  # noqa: E402
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring backend with a usable priority."""
-
-    priority = 1
-
-    def __init__(self):
-        super().__init__()
-        self.store = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if (service, username) not in self.store:
-            raise PasswordDeleteError("not found")
-        del self.store[(service, username)]
+from memory_keyring import MemoryKeyring  # noqa: E402
 
 
 class RaisingKeyring(KeyringBackend):
