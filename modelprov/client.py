@@ -458,7 +458,11 @@ class Client:
         return_exceptions: bool = True, *, executor: Any = None, chunk_size: Optional[int] = None,
     ) -> List[Any]:
         """Run many completions concurrently, or in chunks on ``executor`` (any :class:`concurrent.futures.Executor`,
-        a Dask client's ``get_executor()`` included); results in input order (see :func:`modelprov.batch.run_batch`)."""
+        a Dask client's ``get_executor()`` included); results in input order (see :func:`modelprov.batch.run_batch`).
+
+        Each request is a prompt, a message list, a ``(model, messages)`` pair or a dict with ``messages``
+        (or ``prompt``), an optional ``model`` and chat options; a failed request's exception takes its place
+        (or is raised, with ``return_exceptions=False``)."""
         from .batch import run_batch
 
         return run_batch(self, requests, max_concurrency, on_progress, return_exceptions, executor=executor, chunk_size=chunk_size)
