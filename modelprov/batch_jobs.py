@@ -213,7 +213,8 @@ def submit_batch(
     if upload is not None:
         file_id = exchange(provider, upload, provider.deadline(timeout), lambda r: codec.parse_upload(r.json()), None)
     create = codec.build_create(entries, file_id, metadata)
-    fields = exchange(provider, create, provider.deadline(timeout), lambda r: codec.parse_batch(r.json()), None)
+    # never resent: an answer lost after the provider accepted the batch would otherwise start (and bill) a second one
+    fields = exchange(provider, create, provider.deadline(timeout), lambda r: codec.parse_batch(r.json()), None, retry=False)
     job = BatchJob(provider, fields["id"], source=client, custom_ids=[cid for cid, _ in entries])
     job.last_status = BatchStatus(**fields)
     return job

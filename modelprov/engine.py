@@ -233,10 +233,12 @@ class Engine:
         return call_with_retry(policy, attempt, sleep=sleep or self.sleep, clock=deadline.clock, on_retry=on_retry, provider=name)
 
     def run(
-        self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]", tokens: "Optional[Estimate]" = None
+        self, provider: "ModelProvider", deadline: Deadline, fn: Callable[[int], T], retries: "Optional[Records]", tokens: "Optional[Estimate]" = None,
+        retry: bool = True,
     ) -> T:
         """``fn(attempt)`` under the retry policy, each attempt checked against ``deadline``, let through
-        by the limiter (taking ``tokens``, an :class:`~modelprov.ratelimit.Estimate`) and run in the breaker's ``guard()``."""
+        by the limiter (taking ``tokens``, an :class:`~modelprov.ratelimit.Estimate`) and run in the breaker's ``guard()``.
+        ``retry=False``: one attempt only (a request that must not be sent twice)."""
         breaker, limiter = self.breaker, self.limiter
         name = provider.instance_name
 
@@ -251,6 +253,8 @@ class Engine:
                     provider.add_connection_hint(exc)
                     raise
 
+        if not retry:
+            return attempt(1)
         return self.retrying(name, deadline, attempt, retries)
 
     def exchange(
@@ -261,8 +265,10 @@ class Engine:
         handle: Callable[[Response], T],
         retries: "Optional[Records]",
         tokens: "Optional[Estimate]" = None,
+        retry: bool = True,
     ) -> T:
-        """Send ``request`` under limiter + retry + breaker and hand the response to ``handle``."""
+        """Send ``request`` under limiter + retry + breaker and hand the response to ``handle``
+        (``retry=False``: never resent, for a request that creates something, such as a provider batch)."""
         provider.validate_config()
         transport = self.transport(provider)
         request = self.with_auth(provider, request, transport)
@@ -273,7 +279,7 @@ class Engine:
                 return limiter.exchange(functools.partial(transport.send, request, deadline, attempt=n), handle, tokens)
             return handle(transport.send(request, deadline, attempt=n))
 
-        return self.run(provider, deadline, send, retries, tokens)
+        return self.run(provider, deadline, send, retries, tokens, retry)
 
     # ------------------------------------------------- options rejected at run time
     def learned(self, provider: "ModelProvider", req: ChatRequest) -> ChatRequest:

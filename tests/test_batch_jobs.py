@@ -345,3 +345,17 @@ def test_the_fake_names_an_unknown_batch_id(fake):
     for control in (fake.batches.advance, fake.batches.expire):
         with pytest.raises(ValueError, match=f"no batch 'nope' \\(it has {job.id}\\)"):
             control("nope")
+
+
+@pytest.mark.parametrize("protocol", BOTH)
+def test_creating_a_batch_is_never_resent(fake, protocol):
+    """A lost or failed answer to the create call must not start (and bill) a second batch: no retry there."""
+    client = client_for(fake, protocol, retry=modelprov.RetryPolicy(max_retries=3), sleep=no_sleep)
+    create = "/v1/batches" if protocol == "openai" else "/v1/messages/batches"
+    fake.add_error(503, protocol=protocol, path=create)
+    with pytest.raises(ProviderError):
+        submit_batch(client, MODELS[protocol], ["only once"])
+    posts = [r for r in fake.requests if r.method == "POST" and r.path == create]
+    assert len(posts) == 1
+    job = submit_batch(client, MODELS[protocol], ["now it works"])  # the next submit goes through
+    assert job.id and len([r for r in fake.requests if r.method == "POST" and r.path == create]) == 2
