@@ -218,8 +218,11 @@ class ChatSession:
             else:
                 resp = self.client.complete(self.model, messages, **opts)
         except BaseException as exc:
+            from ..exceptions import ConfigurationError, ValidationError
+
             failure: Any = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else exc
-            if isinstance(exc, (Exception, KeyboardInterrupt)):
+            # a bad option or a missing key is a mistake on the command line, not a turn of the conversation
+            if isinstance(exc, (Exception, KeyboardInterrupt)) and not isinstance(exc, (ValidationError, ConfigurationError)):
                 self._record(user, None, failure, "".join(printed) or None, time.monotonic() - start)
             raise
         latency = resp.latency_s if resp.latency_s is not None else round(time.monotonic() - start, 3)

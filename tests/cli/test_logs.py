@@ -119,3 +119,13 @@ def test_help_and_unknown_action(capsys):
     code, out, _ = run(capsys, "logs", "--help")
     assert code == 0 and "-n N" in out and "path" in out and "status" in out
     assert run(capsys, "logs", "frobnicate")[0] == 2
+
+
+def test_a_usage_error_is_not_a_turn_and_c_continues_the_real_conversation(capsys, logs_db):
+    _chats(capsys, "first")
+    code, _, err = run(capsys, "chat", "-m", "mock/echo", "-o", "temperature", "9", "bad option")
+    assert code == 2 and "temperature" in err
+    entries = json.loads(run(capsys, "logs", "-n", "0", "--json")[1])
+    assert len(entries) == 1  # only the chat that ran
+    code, out, _ = run(capsys, "chat", "-c", "--json", "again")
+    assert code == 0 and json.loads(out)["conversation_id"] == entries[0]["conversation_id"]
