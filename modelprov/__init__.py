@@ -17,6 +17,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 __all__ = [
     "AsyncBridge",
     "AuthenticationError",
+    "BatchJob",
+    "BatchStatus",
     "ChatRequest",
     "ChatStream",
     "CircuitBreaker",
@@ -26,6 +28,7 @@ __all__ = [
     "ConfigManager",
     "ConfigurationError",
     "ContentFilterError",
+    "ConversationLog",
     "EmbeddingResponse",
     "ErrorCategory",
     "ImagePart",
@@ -48,6 +51,7 @@ __all__ = [
     "ProviderTimeoutError",
     "QuotaExceededError",
     "RateLimitError",
+    "RateLimiter",
     "ReasoningDelta",
     "ReasoningPart",
     "ResponseError",
@@ -61,6 +65,8 @@ __all__ = [
     "ToolCallDelta",
     "UnsupportedFeatureError",
     "Usage",
+    "UsageSnapshot",
+    "UsageTotals",
     "ValidationError",
     "__version__",
     "acomplete",
@@ -79,6 +85,12 @@ __all__ = [
 _EXC = "exceptions"
 _TYPES = "types"
 _LAZY = {
+    "BatchJob": "batch_jobs",
+    "BatchStatus": "batch_jobs",
+    "ConversationLog": "conversation_log",
+    "RateLimiter": "ratelimit",
+    "UsageSnapshot": "usage",
+    "UsageTotals": "usage",
     "AsyncBridge": "async_bridge",
     "ChatRequest": _TYPES,
     "ChatStream": "fallback",
@@ -143,9 +155,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._collect import collect
     from .api import acomplete, aembed, astream, complete, embed, models, stream
     from .async_bridge import AsyncBridge
+    from .batch_jobs import BatchJob, BatchStatus
     from .circuit_breaker import CircuitBreaker, CircuitState
     from .client import Client
     from .config.manager import ConfigManager, get_config
+    from .conversation_log import ConversationLog
     from .exceptions import (
         AuthenticationError,
         CircuitBreakerError,
@@ -171,6 +185,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from .fallback import ChatStream
     from .providers.base import ModelProvider
+    from .ratelimit import RateLimiter
     from .registry import ProviderRegistry, get_registry
     from .retry import RetryPolicy
     from .stream_handle import ProviderStream
@@ -190,3 +205,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolCallDelta,
         Usage,
     )
+    from .usage import UsageSnapshot, UsageTotals
