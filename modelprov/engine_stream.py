@@ -21,20 +21,19 @@ With a rate limiter each attempt waits for its slot before the breaker's
 permit, and the stream's final usage reconciles its tokens; with usage totals
 the stream is counted once it ends, however it ends.
 
-Also here, below :mod:`modelprov.engine` (which imports this module): the
-interfaces the engine drives besides the transport, :class:`BreakerLike` and
-:class:`PermitLike` (what :class:`~modelprov.circuit_breaker.CircuitBreaker`
-offers), the :class:`NullBreaker` used when breakers are off, and
-:class:`StreamEngine`, the engine as the runner sees it.
+Also here, below :mod:`modelprov.engine` (which imports this module):
+:class:`StreamEngine`, the engine as the runner sees it (the breaker
+interface and the null breaker, re-exported, live in
+:mod:`modelprov.breaker_api`).
 """
 
 import functools
 import json
 import threading
 import time
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Generator, Iterator, List, Optional, Protocol, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, List, Optional, Protocol, TypeVar
 
+from .breaker_api import NULL_BREAKER, BreakerLike, NullBreaker, PermitLike
 from .deadline import Deadline
 from .exceptions import ModelProvError, ProviderConnectionError, ProviderTimeoutError, ServerError, UnsupportedFeatureError
 from .stream_handle import ProviderStream
@@ -49,79 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["NULL_BREAKER", "BreakerLike", "NullBreaker", "PermitLike", "StreamEngine", "drain_response", "open_stream"]
 
 T = TypeVar("T")
-
-
-# ---------------------------------------- what the engine drives besides the transport
-class PermitLike(Protocol):
-    """A breaker permit (:class:`modelprov.circuit_breaker.Permit`): report one call's outcome once."""
-
-    def success(self) -> None: ...  # pragma: no cover - protocol
-
-    def ignore(self) -> None: ...  # pragma: no cover - protocol
-
-    def record(self, exc: Optional[BaseException]) -> None: ...  # pragma: no cover - protocol
-
-
-class BreakerLike(Protocol):
-    """A circuit breaker (:class:`modelprov.circuit_breaker.CircuitBreaker`) as the engine uses it."""
-
-    def acquire(self) -> PermitLike: ...  # pragma: no cover - protocol
-
-    def guard(self) -> ContextManager[PermitLike]: ...  # pragma: no cover - protocol
-
-
-class _NullPermit:
-    """The permit of the null breaker: every report is a no-op."""
-
-    __slots__ = ()
-
-    def success(self) -> None:
-        """Nothing to report."""
-
-    def ignore(self) -> None:
-        """Nothing to report."""
-
-    def record(self, exc: Optional[BaseException]) -> None:
-        """Nothing to report."""
-
-
-_NULL_PERMIT = _NullPermit()
-
-
-class _NullGuard:
-    """The guard of the null breaker: enters with the null permit, records nothing on exit (stateless, shared)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NullPermit:
-        return _NULL_PERMIT
-
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        return None
-
-
-_NULL_GUARD = _NullGuard()
-
-
-class NullBreaker:
-    """The breaker used when breakers are off: always grants a permit that records nothing."""
-
-    __slots__ = ()
-    name = ""
-
-    def acquire(self) -> _NullPermit:
-        """A permit that records nothing."""
-        return _NULL_PERMIT
-
-    def guard(self) -> _NullGuard:
-        """A guard that records nothing (see :meth:`modelprov.circuit_breaker.CircuitBreaker.guard`)."""
-        return _NULL_GUARD
-
-    def __repr__(self) -> str:
-        return "NullBreaker()"
-
-
-NULL_BREAKER = NullBreaker()
 
 
 class StreamEngine(Protocol):
@@ -272,6 +198,21 @@ class _StreamState(_Control):
         self.opened: Optional[_Open] = None
         self.idle: Optional[float] = provider.config.idle_timeout
         self.answered = False  # a chunk with a finish reason reached the caller
+        self.last_usage: Optional[Usage] = None  # noted by read() for the usage totals and the limiter
+
+    def metered(self) -> Generator[StreamChunk, None, None]:
+        """:meth:`work`, accounted for once it ends, however it ends, as :func:`~modelprov.usage.tally` does,
+        with the usage noted by :meth:`read` rather than a wrapper around every chunk."""
+        try:
+            yield from self.work()
+        except Exception as exc:
+            extra = getattr(exc, "extra", None)
+            self.account(self.last_usage, not (isinstance(extra, dict) and extra.get("aborted")))
+            raise
+        except BaseException:  # the caller stopped reading (GeneratorExit) or an interrupt
+            self.account(self.last_usage, False)
+            raise
+        self.account(self.last_usage, False)
 
     # ------------------------------------------------------------- control
     def abort(self) -> None:
@@ -374,6 +315,8 @@ class _StreamState(_Control):
                         self.answered = True
                         if self.req.dropped:
                             chunk.dropped_options = list(self.req.dropped)
+                    if chunk.usage is not None:
+                        self.last_usage = chunk.usage
                     yield chunk
                 if decoder.done:
                     break

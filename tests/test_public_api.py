@@ -20,7 +20,7 @@ LAYERS = {
     "exceptions": 1,
     "parts": 2, "types": 2, "deadline": 2, "_log": 2, "validation": 2, "messages": 2, "stream_handle": 2,
     "_collect": 3, "streaming": 3,
-    "providers": 4, "config": 4, "retry": 4, "circuit_breaker": 4, "async_bridge": 4, "_bridge_channel": 4, "_bridge_pool": 4, "ratelimit": 4, "usage": 4,
+    "providers": 4, "config": 4, "retry": 4, "circuit_breaker": 4, "async_bridge": 4, "_bridge_channel": 4, "_bridge_pool": 4, "ratelimit": 4, "usage": 4, "breaker_api": 4,
     "transport": 5,
     "engine": 6, "engine_stream": 6,
     "registry": 7,
