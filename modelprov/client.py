@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._log import get_logger
-from .deadline import Deadline, check_timeout
+from .deadline import Deadline
 from .exceptions import ConfigurationError, ValidationError
 from .fallback import ChatStream, RouteCache, provider_deadline, run_chain
 from .hooks import Hook, HookSet
@@ -73,22 +73,6 @@ def _options(provider_options: Dict[str, Any], *values: Any) -> Dict[str, Any]:
         if value is not None:
             provider_options[name] = value
     return provider_options
-
-
-def _check_transport_pickles(transport: Any) -> None:
-    """Raise a clear ``TypeError`` when the client's ``transport=`` does not pickle (it often holds a lock)."""
-    import pickle
-
-    try:
-        pickle.dumps(transport)
-    except Exception as exc:
-        factory = callable(transport) and not callable(getattr(transport, "send", None))
-        what = "transport factory" if factory else "transport"
-        raise TypeError(
-            f"cannot pickle this Client: its {what} ({type(transport).__name__}) does not pickle ({exc}); "
-            "give Client(transport=...) a module-level transport factory (a function taking a ProviderConfig), "
-            "or build the client in the worker process"
-        ) from exc
 
 
 class Client:
@@ -146,62 +130,13 @@ class Client:
         prices: Optional[Mapping[str, Mapping[str, float]]] = None,
         adaptive_limits: bool = True,
     ) -> None:
-        if providers is not None and not isinstance(providers, Mapping):
-            raise ValidationError("providers must be a dict of provider name -> settings dict")
-        for name, settings in (providers or {}).items():
-            if not isinstance(settings, Mapping):
-                raise ValidationError(f"providers[{name!r}] must be a dict of settings")
-        if fallbacks is None:
-            fallbacks = []
-        if isinstance(fallbacks, str):
-            fallbacks = [fallbacks]
-        if not isinstance(fallbacks, (list, tuple)) or not all(isinstance(f, str) and f for f in fallbacks):
-            raise ValidationError("fallbacks must be a list of 'provider/model' strings")
-        check_timeout(timeout)
-        if prices is not None:
-            from .usage import check_prices
+        from .client_settings import check_settings
 
-            prices = check_prices(prices)  # ValidationError naming the bad entry
-        if not isinstance(adaptive_limits, bool):
-            raise ValidationError(f"adaptive_limits must be True or False, not {adaptive_limits!r}")
-        if drop_unsupported is not None and not isinstance(drop_unsupported, bool):
-            raise ValidationError(f"drop_unsupported must be True or False, not {drop_unsupported!r}")
-        if retry is not None:
-            from .retry import RetryPolicy
-
-            if not isinstance(retry, RetryPolicy):
-                raise ValidationError(f"retry must be a modelprov.RetryPolicy, not {type(retry).__name__}")
-        if breaker is True:
-            breaker = None
-        if breaker is not None and breaker is not False:
-            if not isinstance(breaker, Mapping):
-                raise ValidationError("breaker must be True, False or a dict of CircuitBreaker settings")
-            from .circuit_breaker import CircuitBreaker
-
-            try:
-                CircuitBreaker("check", **dict(breaker))
-            except (TypeError, ValueError) as exc:
-                raise ValidationError(f"invalid breaker settings: {exc}") from None
-        hooks = (on_request, on_response, on_retry, on_fallback, on_error)
-        HookSet(*hooks)  # checks them
-        if transport is not None and not callable(getattr(transport, "send", None)) and not callable(transport):
-            raise ValidationError("transport must have a send() method or be a factory taking a ProviderConfig")
-        self._init_args: Dict[str, Any] = dict(
-            providers={k: dict(v) for k, v in (providers or {}).items()},
-            retry=retry,
-            fallbacks=list(fallbacks),
-            default_model=default_model,
-            timeout=timeout,
-            breaker=breaker if isinstance(breaker, bool) or breaker is None else dict(breaker),
-            drop_unsupported=drop_unsupported,
-            hooks=hooks,
-            config=config,
-            sleep=sleep,
-            clock=clock,
-            transport=transport,
-            prices=prices,
-            adaptive_limits=adaptive_limits,
-        )
+        self._init_args: Dict[str, Any] = check_settings(
+            providers=providers, retry=retry, fallbacks=fallbacks, default_model=default_model, timeout=timeout, breaker=breaker,
+            drop_unsupported=drop_unsupported, hooks=(on_request, on_response, on_retry, on_fallback, on_error), config=config,
+            sleep=sleep, clock=clock, transport=transport, prices=prices, adaptive_limits=adaptive_limits,
+        )  # fmt: skip
         self._setup()
 
     def _setup(self) -> None:
@@ -234,7 +169,9 @@ class Client:
         state = dict(self._init_args)
         transport = state.get("transport")
         if transport is not None:
-            _check_transport_pickles(transport)
+            from .client_settings import check_transport_pickles
+
+            check_transport_pickles(transport)
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
@@ -376,7 +313,7 @@ class Client:
         """:meth:`deadline`; without any timeout, the one shared deadline with no end (nothing to make per call)."""
         if timeout is None and self.timeout is None:
             return self._open_deadline
-        return Deadline(self.timeout if timeout is None else timeout, clock=self._clock)
+        return self.deadline(timeout)
 
     # ----------------------------------------------------------------- API
     def complete(

@@ -26,7 +26,7 @@ LAYERS = {
     "engine": 6, "engine_stream": 6,
     "registry": 7,
     "testing": 8,
-    "fallback": 9, "batch": 9, "client": 9, "api": 9, "hooks": 9, "conversation_log": 9, "batch_jobs": 9,
+    "fallback": 9, "batch": 9, "client": 9, "api": 9, "hooks": 9, "conversation_log": 9, "batch_jobs": 9, "client_settings": 9,
     "cli": 10, "__main__": 10,
 }
 
